@@ -1,0 +1,196 @@
+"""The implementation contract: how any module -- a built-in backend or a user's own -- is called and checked.
+
+A conforming module defines two functions on NumPy arrays::
+
+    def forward(weights, biases, activations, x) -> np.ndarray       # (batch, n_L), x's dtype
+    def loss_and_gradients(weights, biases, activations, x, y) -> (loss, dweights, dbiases)
+
+and may define ``loss_and_input_gradients(...) -> (loss, dweights, dbiases, dx)`` (dx = dL/dx) so that the
+input-gradient properties apply to it, plus the attributes ``NAME``, ``ACTIVATIONS`` and ``DTYPES``.
+
+Design constraints a reader must not break:
+- ``Implementation`` hands the module *copies* of every array and checks afterwards that the copies are
+  unchanged: a module that mutates its inputs is reported, and the caller's arrays are never touched.
+- Every breach (missing function, exception, wrong type, shape or dtype) raises ``ContractError`` with a
+  message that names the module, the function and exactly what is wrong. ``ContractError`` subclasses
+  ``AssertionError``, so pytest reports it as a failed check, not as an error in the suite.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import NamedTuple
+
+import numpy as np
+
+from reference import activations as _vocabulary
+from reference.network import Network
+
+REQUIRED = ("forward", "loss_and_gradients")
+
+
+class ContractError(AssertionError):
+    """An implementation broke the contract; the message says how."""
+
+
+class Result(NamedTuple):
+    """The loss and gradients an implementation returned (``x`` is None when it gives no input gradient)."""
+
+    loss: float
+    weights: tuple[np.ndarray, ...]
+    biases: tuple[np.ndarray, ...] | None
+    x: np.ndarray | None
+
+
+def load(spec: str) -> Implementation:
+    """Return the implementation in ``spec``: a path to a ``.py`` file, or an importable module name.
+
+    A file's own directory is put on ``sys.path`` first, so the file may import its sibling modules.
+
+    Raises:
+        ContractError: the file does not exist, the import fails, or a required function is missing.
+    """
+    path = Path(spec)
+    if spec.endswith(".py") or path.exists():
+        return Implementation(_import_file(path))
+    try:
+        module = importlib.import_module(spec)
+    except ImportError as exc:
+        raise ContractError(f"--impl {spec!r}: no such file, and importing it as a module failed: {exc}") from exc
+    return Implementation(module)
+
+
+def _import_file(path: Path) -> ModuleType:
+    if not path.is_file():
+        raise ContractError(f"--impl {str(path)!r}: no such file")
+    path = path.resolve()
+    if str(path.parent) not in sys.path:
+        sys.path.insert(0, str(path.parent))
+    # A private module name, so that a user's file called e.g. numpy.py can never shadow a real package.
+    name = f"_mlp_crosscheck_impl_{path.stem}_{abs(hash(str(path))):x}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[name]
+        raise ContractError(f"--impl {str(path)!r}: importing it raised {type(exc).__name__}: {exc}") from exc
+    if not hasattr(module, "NAME"):
+        module.NAME = path.stem
+    return module
+
+
+class Implementation:
+    """A module that follows the contract, wrapped so that every call is checked."""
+
+    def __init__(self, module: ModuleType) -> None:
+        self.module = module
+        self.name: str = getattr(module, "NAME", module.__name__)
+        missing = [f for f in REQUIRED if not callable(getattr(module, f, None))]
+        if missing:
+            raise ContractError(
+                f"{self.name}: the contract needs the function(s) {', '.join(missing)}; "
+                f"the module {module.__name__} ({getattr(module, '__file__', '?')}) does not define them"
+            )
+        self.activations = frozenset(getattr(module, "ACTIVATIONS", _vocabulary.NAMES))
+        unknown = self.activations - set(_vocabulary.NAMES)
+        if unknown:
+            raise ContractError(f"{self.name}: ACTIVATIONS names {sorted(unknown)}, not in the vocabulary")
+        self.dtypes = frozenset(np.dtype(d).name for d in getattr(module, "DTYPES", ("float32", "float64")))
+        self.has_input_gradient = callable(getattr(module, "loss_and_input_gradients", None))
+
+    def __repr__(self) -> str:
+        return f"Implementation({self.name!r})"
+
+    def unsupported(self, activations, dtype) -> str | None:
+        """Return why this implementation does not apply to (activations, dtype), or None if it does."""
+        missing = sorted(set(activations) - self.activations)
+        if missing:
+            return f"{self.name} does not implement {', '.join(missing)} (its ACTIVATIONS)"
+        if np.dtype(dtype).name not in self.dtypes:
+            return f"{self.name} does not support {np.dtype(dtype).name} (its DTYPES)"
+        return None
+
+    # -- checked calls ------------------------------------------------------------------------------------
+
+    def forward(self, net: Network, x: np.ndarray) -> np.ndarray:
+        """Return the module's ``forward`` output, checked for type, shape and dtype."""
+        out = self._call("forward", net, x)
+        return self._check_array(out, (x.shape[0], net.widths[-1]), x.dtype, "forward", "the output")
+
+    def loss_and_gradients(self, net: Network, x: np.ndarray, y: np.ndarray) -> Result:
+        """Return the module's loss and gradients (and dL/dx when it defines ``loss_and_input_gradients``)."""
+        fn = "loss_and_input_gradients" if self.has_input_gradient else "loss_and_gradients"
+        returned = self._call(fn, net, x, y)
+        n = 4 if self.has_input_gradient else 3
+        if not isinstance(returned, tuple | list) or len(returned) != n:
+            raise ContractError(f"{self.name}.{fn} must return a {n}-tuple, got {_describe(returned)}")
+        loss = self._check_loss(returned[0], fn)
+        dws = self._check_list(returned[1], [w.shape for w in net.weights], net.dtype, fn, "dweights")
+        if net.biases is None:
+            if returned[2] is not None:
+                raise ContractError(f"{self.name}.{fn}: biases is None, so dbiases must be None")
+            dbs = None
+        else:
+            dbs = self._check_list(returned[2], [b.shape for b in net.biases], net.dtype, fn, "dbiases")
+        dx = self._check_array(returned[3], x.shape, x.dtype, fn, "dx") if self.has_input_gradient else None
+        return Result(loss, dws, dbs, dx)
+
+    def _call(self, fn: str, net: Network, *data: np.ndarray):
+        originals = [*net.weights, *(net.biases or ()), *data]
+        weights = [w.copy() for w in net.weights]
+        biases = None if net.biases is None else [b.copy() for b in net.biases]
+        copies = [c.copy() for c in data]
+        try:
+            returned = getattr(self.module, fn)(weights, biases, list(net.activations), *copies)
+        except Exception as exc:
+            raise ContractError(
+                f"{self.name}.{fn} raised {type(exc).__name__}: {exc} "
+                f"(network {net.widths}, activations {list(net.activations)}, {net.dtype}, "
+                f"biases {'yes' if net.biases is not None else 'no'})"
+            ) from exc
+        names = [f"weights[{i}]" for i in range(net.depth)]
+        names += [f"biases[{i}]" for i in range(net.depth)] if net.biases is not None else []
+        names += ["x", "y"][: len(data)]
+        for name, before, after in zip(names, originals, [*weights, *(biases or ()), *copies], strict=True):
+            if after.shape != before.shape or not np.array_equal(after, before, equal_nan=True):
+                raise ContractError(f"{self.name}.{fn} mutated its input {name}; the contract forbids it")
+        return returned
+
+    def _check_array(self, a, shape, dtype, fn, what) -> np.ndarray:
+        if not isinstance(a, np.ndarray):
+            raise ContractError(f"{self.name}.{fn}: {what} must be a NumPy array, got {_describe(a)}")
+        if a.shape != tuple(shape):
+            raise ContractError(f"{self.name}.{fn}: {what} has shape {a.shape}, expected {tuple(shape)}")
+        if a.dtype != dtype:
+            raise ContractError(f"{self.name}.{fn}: {what} is {a.dtype}, expected {np.dtype(dtype)} (dtype in = out)")
+        return a
+
+    def _check_list(self, arrays, shapes, dtype, fn, what) -> tuple[np.ndarray, ...]:
+        if not isinstance(arrays, list | tuple) or len(arrays) != len(shapes):
+            raise ContractError(
+                f"{self.name}.{fn}: {what} must be a list of {len(shapes)} arrays, got {_describe(arrays)}"
+            )
+        return tuple(
+            self._check_array(a, s, dtype, fn, f"{what}[{i}]") for i, (a, s) in enumerate(zip(arrays, shapes, strict=True))
+        )
+
+    def _check_loss(self, loss, fn) -> float:
+        if isinstance(loss, np.ndarray) and loss.shape == ():
+            loss = loss[()]
+        if isinstance(loss, bool) or not isinstance(loss, float | int | np.floating):
+            raise ContractError(f"{self.name}.{fn}: the loss must be a real scalar, got {_describe(loss)}")
+        return float(loss)
+
+
+def _describe(value) -> str:
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape} and dtype {value.dtype}"
+    if isinstance(value, list | tuple):
+        return f"a {type(value).__name__} of length {len(value)}"
+    return f"a {type(value).__module__}.{type(value).__qualname__}"

@@ -1,0 +1,113 @@
+"""JAX backend: the network in jax.numpy, gradients from jax.grad, activations from jax.nn.
+
+Design constraints a reader must not break:
+- Gradients come from ``jax.value_and_grad`` only; nothing here re-derives a derivative by hand.
+- Activations are jax.nn's own, configured to mean the reference's function: ``gelu(approximate=False)``
+  (jax's default is the tanh approximation), ``leaky_relu(negative_slope=0.01)``, ``elu(alpha=1)``.
+- float64: JAX truncates float64 to float32 unless ``jax_enable_x64`` is on. We switch it on only inside our
+  own calls, with the ``jax.enable_x64`` context manager, so that importing this backend changes nothing for
+  other JAX code in the process. (The flag is part of JAX's compile-cache key, so this costs no recompiles.)
+- Matmuls at ``Precision.HIGHEST``: on GPUs and TPUs the default may use TF32 or bfloat16 passes.
+- One compiled function per (activations, bias or not); ``jax.jit`` caches per shape and dtype beneath it.
+  ``COMPILATIONS`` counts traces (the Python body runs only when JAX traces), so tests can bound recompiles.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections import Counter
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+NAME = "jax"
+
+ACTIVATIONS = {
+    "identity": lambda z: z,
+    "tanh": jnp.tanh,
+    "sigmoid": jax.nn.sigmoid,
+    "relu": jax.nn.relu,
+    "leaky_relu": functools.partial(jax.nn.leaky_relu, negative_slope=0.01),
+    "elu": functools.partial(jax.nn.elu, alpha=1.0),
+    "softplus": jax.nn.softplus,
+    "gelu": functools.partial(jax.nn.gelu, approximate=False),
+    "silu": jax.nn.silu,
+}
+DTYPES = ("float32", "float64")
+
+# (activations, biased, widths, batch, dtype) -> number of times JAX traced that signature.
+COMPILATIONS: Counter = Counter()
+
+
+def _forward(weights, biases, activations, x):
+    a = x
+    for layer, (w, name) in enumerate(zip(weights, activations, strict=True)):
+        z = jnp.matmul(a, w, precision=jax.lax.Precision.HIGHEST)
+        if biases is not None:
+            z = z + biases[layer]
+        a = ACTIVATIONS[name](z)
+    return a
+
+
+def _loss(weights, biases, x, y, activations):
+    r = _forward(weights, biases, activations, x) - y
+    return 0.5 * jnp.sum(r * r)
+
+
+def _note_trace(activations, biases, weights, x):
+    widths = (x.shape[1], *(w.shape[1] for w in weights))
+    COMPILATIONS[(activations, biases is not None, widths, x.shape[0], str(x.dtype))] += 1
+
+
+@functools.partial(jax.jit, static_argnames="activations")
+def _jit_forward(weights, biases, x, activations):
+    _note_trace(activations, biases, weights, x)
+    return _forward(weights, biases, activations, x)
+
+
+@functools.partial(jax.jit, static_argnames="activations")
+def _jit_loss_and_grads(weights, biases, x, y, activations):
+    _note_trace(activations, biases, weights, x)
+    # Differentiate with respect to weights, biases and x in one reverse pass.
+    return jax.value_and_grad(_loss, argnums=(0, 1, 2))(weights, biases, x, y, activations)
+
+
+class JaxNetwork:
+    """The contract's functions, computed by JAX on one device (``"cpu"`` or ``"gpu"``/``"cuda"``)."""
+
+    def __init__(self, device: str = "cpu") -> None:
+        platform = "gpu" if device.startswith("cuda") else device
+        try:
+            self.device = jax.devices(platform)[0]
+        except RuntimeError as exc:
+            raise RuntimeError(f"device {device!r} asked for, but jax {jax.__version__} has none: {exc}") from None
+
+    def _put(self, arrays):
+        if arrays is None:
+            return None
+        return tuple(jax.device_put(jnp.asarray(np.asarray(a)), self.device) for a in arrays)
+
+    def forward(self, weights, biases, activations, x) -> np.ndarray:
+        with jax.enable_x64(True):
+            ws, bs, (xj,) = self._put(weights), self._put(biases), self._put([x])
+            return np.asarray(_jit_forward(ws, bs, xj, tuple(activations)))
+
+    def loss_and_input_gradients(self, weights, biases, activations, x, y):
+        """Return ``(loss, dweights, dbiases, dx)``, every gradient from one reverse pass."""
+        with jax.enable_x64(True):
+            ws, bs, (xj, yj) = self._put(weights), self._put(biases), self._put([x, y])
+            loss, (dws, dbs, dx) = _jit_loss_and_grads(ws, bs, xj, yj, tuple(activations))
+            to_numpy = lambda gs: None if gs is None else [np.asarray(g) for g in gs]  # noqa: E731
+            return float(loss), to_numpy(dws), to_numpy(dbs), np.asarray(dx)
+
+    def loss_and_gradients(self, weights, biases, activations, x, y):
+        loss, dws, dbs, _ = self.loss_and_input_gradients(weights, biases, activations, x, y)
+        return loss, dws, dbs
+
+
+_default = JaxNetwork(os.environ.get("MLP_CROSSCHECK_DEVICE", "cpu"))
+forward = _default.forward
+loss_and_gradients = _default.loss_and_gradients
+loss_and_input_gradients = _default.loss_and_input_gradients
