@@ -170,6 +170,15 @@ def apply(name: str, z: np.ndarray) -> np.ndarray:
     return get(name).value(z).astype(z.dtype, copy=False)
 
 
-def derivative(name: str, z: np.ndarray) -> np.ndarray:
-    """Return ``sigma'(z)`` for the activation ``name``, in ``z``'s dtype."""
-    return get(name).derivative(z).astype(z.dtype, copy=False)
+def derivative(name: str, z: np.ndarray, at_kink: float | None = None) -> np.ndarray:
+    """Return ``sigma'(z)`` for the activation ``name``, in ``z``'s dtype.
+
+    Args:
+        at_kink: if given, the derivative to return where ``z`` is exactly at the activation's kink, instead of
+            ``KINK_CONVENTION`` (used to compare with a framework whose convention differs there).
+    """
+    act = get(name)
+    d = act.derivative(z).astype(z.dtype, copy=False)
+    if at_kink is not None and act.kink is not None:
+        d = np.where(z == act.kink, z.dtype.type(at_kink), d)
+    return d

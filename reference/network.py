@@ -12,6 +12,7 @@ Design constraints a reader must not break:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -138,16 +139,24 @@ def loss(out: np.ndarray, y: np.ndarray) -> float:
     return float(r.dtype.type(0.5) * np.sum(r * r))
 
 
-def backward(net: Network, cache: Cache, d_out: np.ndarray) -> Gradients:
+def backward(
+    net: Network, cache: Cache, d_out: np.ndarray, kink_derivatives: Mapping[str, float] | None = None
+) -> Gradients:
     """Backpropagate ``d_out = dL/dA_L`` through the network; return every gradient.
 
     Each line's comment is its derivation; ``*`` is elementwise, ``@`` the matrix product.
+
+    Args:
+        kink_derivatives: activation name -> the derivative to use exactly at its kink, overriding
+            ``activations.KINK_CONVENTION`` (to reproduce another framework's documented convention).
     """
+    kink_derivatives = kink_derivatives or {}
     d_weights, d_biases = [], []
     d_a = d_out  # dL/dA_L
     for layer in reversed(range(net.depth)):
         a_prev, z = cache.inputs[layer], cache.preactivations[layer]
-        delta = d_a * activations.derivative(net.activations[layer], z)  # dL/dZ = dL/dA * sigma'(Z)
+        name = net.activations[layer]
+        delta = d_a * activations.derivative(name, z, kink_derivatives.get(name))  # dL/dZ = dL/dA * sigma'(Z)
         d_weights.append(a_prev.T @ delta)  # dL/dW = A_prev^T delta  (Z = A_prev W: dZ_bj/dW_ij = A_bi)
         if net.biases is not None:
             d_biases.append(delta.sum(axis=0))  # dL/db = sum_batch delta  (b is broadcast over rows)
@@ -159,11 +168,13 @@ def backward(net: Network, cache: Cache, d_out: np.ndarray) -> Gradients:
     )
 
 
-def loss_and_gradients(net: Network, x: np.ndarray, y: np.ndarray) -> tuple[float, Gradients]:
-    """Return the L2 loss of ``net`` on ``(x, y)`` and its gradients."""
+def loss_and_gradients(
+    net: Network, x: np.ndarray, y: np.ndarray, kink_derivatives: Mapping[str, float] | None = None
+) -> tuple[float, Gradients]:
+    """Return the L2 loss of ``net`` on ``(x, y)`` and its gradients (see ``backward`` for kink_derivatives)."""
     out, cache = forward(net, x)
     y = check_output_target(net, out, y)
-    return loss(out, y), backward(net, cache, out - y)  # dL/dA_L = A_L - y for L = 0.5 sum (A_L - y)^2
+    return loss(out, y), backward(net, cache, out - y, kink_derivatives)  # dL/dA_L = A_L - y for L = 0.5 sum (A_L - y)^2
 
 
 def check_output_target(net: Network, out: np.ndarray, y: np.ndarray) -> np.ndarray:

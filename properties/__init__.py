@@ -1,0 +1,1 @@
+"""Hypothesis properties, strategies, tolerances and assert helpers of mlp-crosscheck."""

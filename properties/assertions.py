@@ -1,0 +1,86 @@
+"""Assert helpers: each raises ``AssertionError`` with the evidence, never returns a bool.
+
+A failure message gives the greatest absolute and relative difference, where it is, the values on both
+sides there and the bound allowed there, so a reader can judge the discrepancy without rerunning anything.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from properties.tolerances import Bounds
+
+
+def assert_arrays_within_bound(name: str, actual, expected, bound, context: str = "") -> None:
+    """Assert ``|actual - expected| <= bound`` elementwise; NaN and infinity positions must match exactly.
+
+    Args:
+        name: what is compared, for the message (e.g. ``"dL/dW_2"``).
+        actual, expected: arrays (or scalars) of the same shape.
+        bound: the elementwise error allowed (broadcastable); must be finite and >= 0 where compared.
+        context: appended to the message (e.g. which implementations).
+
+    Raises:
+        AssertionError: shapes differ, non-finite positions differ, or some element exceeds its bound.
+        ValueError: the bound is NaN or negative (a broken tolerance, not a broken implementation).
+    """
+    a = np.asarray(actual, dtype=np.float64)
+    e = np.asarray(expected, dtype=np.float64)
+    b = np.broadcast_to(np.asarray(bound, dtype=np.float64), e.shape)
+    where = f" ({context})" if context else ""
+    if a.shape != e.shape:
+        raise AssertionError(f"{name}{where}: shape {a.shape} != expected {e.shape}")
+    if np.isnan(b).any() or (b < 0).any():
+        raise ValueError(f"{name}{where}: the tolerance bound is NaN or negative; the error model is broken")
+    finite_a, finite_e = np.isfinite(a), np.isfinite(e)
+    special = ~(finite_a & finite_e)
+    if special.any():
+        same = (np.isnan(a) & np.isnan(e)) | (a == e)
+        bad = special & ~same
+        if bad.any():
+            i = _index(np.argwhere(bad)[0])
+            raise AssertionError(
+                f"{name}{where}: non-finite values differ at {i}: got {a[i]!r}, expected {e[i]!r} "
+                f"({int(bad.sum())} of {a.size} elements)"
+            )
+    diff = np.where(special, 0.0, np.abs(a - e))
+    excess = diff - b
+    if (excess > 0).any():
+        i = _index(np.unravel_index(np.argmax(np.where(excess > 0, diff / np.maximum(b, 1e-300), -1)), a.shape))
+        j = _index(np.unravel_index(np.argmax(diff), a.shape))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rel = diff / np.abs(e)
+        k = _index(np.unravel_index(np.nanargmax(np.where(special, np.nan, rel)), a.shape))
+        raise AssertionError(
+            f"{name}{where}: {int((excess > 0).sum())} of {a.size} elements exceed the rounding-error bound.\n"
+            f"  worst against its bound at {i}: got {a[i]!r}, expected {e[i]!r}, |diff| {diff[i]:.3e} > "
+            f"bound {b[i]:.3e} ({diff[i] / b[i] if b[i] > 0 else np.inf:.3g} x the bound)\n"
+            f"  greatest absolute difference {diff[j]:.3e} at {j}; greatest relative difference {rel[k]:.3e} at {k}"
+        )
+
+
+def assert_scalars_within_bound(name: str, actual: float, expected: float, bound: float, context: str = "") -> None:
+    """Assert ``|actual - expected| <= bound`` for two scalars (see ``assert_arrays_within_bound``)."""
+    assert_arrays_within_bound(name, np.float64(actual), np.float64(expected), bound, context)
+
+
+def assert_gradients_within_bounds(actual, expected, bounds: Bounds, context: str = "") -> None:
+    """Assert every gradient of ``actual`` agrees with ``expected`` within ``bounds`` (already the pair's).
+
+    ``actual`` and ``expected`` are ``contract.Result``-like: ``loss``, ``weights``, ``biases``, ``x``
+    (``x`` may be None on either side: an implementation without input gradients is not checked there).
+    """
+    assert_scalars_within_bound("loss", actual.loss, expected.loss, bounds.loss, context)
+    for i, (a, e, b) in enumerate(zip(actual.weights, expected.weights, bounds.weights, strict=True)):
+        assert_arrays_within_bound(f"dL/dW_{i + 1}", a, e, b, context)
+    if (actual.biases is None) != (expected.biases is None):
+        raise AssertionError(f"dL/db ({context}): one side has bias gradients and the other has none")
+    if expected.biases is not None:
+        for i, (a, e, b) in enumerate(zip(actual.biases, expected.biases, bounds.biases, strict=True)):
+            assert_arrays_within_bound(f"dL/db_{i + 1}", a, e, b, context)
+    if actual.x is not None and expected.x is not None:
+        assert_arrays_within_bound("dL/dx", actual.x, expected.x, bounds.x, context)
+
+
+def _index(i) -> tuple[int, ...]:
+    return tuple(int(v) for v in i)

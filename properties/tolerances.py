@@ -1,0 +1,237 @@
+"""Tolerances derived from floating-point error analysis, never hand-tuned.
+
+Every bound here is an elementwise bound on ``|computed - exact|`` for ONE implementation that evaluates the
+network in the network's dtype (unit roundoff ``u = 2^-24`` for float32, ``2^-53`` for float64), in any
+summation order, with or without FMA. Two correct implementations ``a`` and ``b`` therefore satisfy
+``|a - b| <= bound_a + bound_b = 2 * bound`` elementwise; that is the agreement test (``agree_bound``).
+
+The model (Higham, *Accuracy and Stability of Numerical Algorithms*, 2nd ed., 3.1 and 3.5):
+
+- A sum of ``n`` products: ``|fl(a . b) - a . b| <= gamma_n |a| . |b|``, ``gamma_n = n u / (1 - n u)``.
+- Forward, layer ``l`` with inner dimension ``n = n_{l-1}`` (the bias adds one term)::
+
+      E_Z(l) = gamma_{n+1} (M_{l-1} |W_l| + |b_l|) + E_{l-1} |W_l|
+      E_l    = Lip(sigma) E_Z(l) + c_val u (|sigma(Z)| + |Z|) + tiny
+
+  where ``M_{l-1} >= |A_{l-1}|`` bounds any implementation's computed magnitudes (below), ``Lip(sigma)`` is
+  the activation's Lipschitz constant (mean-value theorem: ``|sigma(z^) - sigma(z)| <= Lip |z^ - z|``) and the
+  second term is the error of evaluating sigma itself (``ACCURACY`` below).
+- Backward, with ``D_l = dL/dA_l`` (error bound ``F_l``) and ``delta_l = D_l * sigma'(Z_l)`` (bound ``G_l``)::
+
+      F_L      = E_L + u |A_L - y|                              (the residual, one subtraction)
+      S_l      = Lip(sigma') E_Z(l) + c_der u (|sigma'(Z)| + 1) + tiny   (error of sigma'(Z^))
+      G_l      = F_l |sigma'| + |D_l| S_l + u |D_l sigma'|
+      dW_l     : gamma_m M_{l-1}^T |delta| + E_{l-1}^T |delta| + M_{l-1}^T G_l          (m = batch)
+      db_l     : gamma_m sum_batch |delta| + sum_batch G_l
+      F_{l-1}  = gamma_{n_l} |delta| |W_l|^T + G_l |W_l|^T                 (dx = D_0, bound F_0)
+      loss     : 0.5 (sum F_L (2 |r| + F_L) + gamma_N sum r^2),  r = A_L - y, N = batch * n_L
+
+- Magnitudes: the bounds need ``|A|``, ``|Z|``, ``|D|``, ``|delta|`` of the *exact* computation, and
+  bound the rounding of *any* implementation. We take them from the reference evaluated in float64 (exact
+  for a float32 network's inputs) and add twice the error bound: the float64 values are within one bound
+  of the exact ones, and any implementation's values within one more.
+- Kinks: ``Lip(relu') = 0`` holds only away from the kink. Where ``|Z - kink| <= E_Z`` the branch a correct
+  implementation takes is not determined by the maths (``Bounds.ambiguous``); properties exclude such draws
+  with a named ``assume``. Where ``Z`` sits exactly on the kink *and* ``E_Z = 0`` (every product is exactly
+  zero), every implementation computes ``Z == 0`` exactly, and the framework's kink convention decides; the
+  properties compare those through the kink table, not through a tolerance.
+- Non-finite values: the bounds assume finite, non-overflowing intermediate values; the assert helpers
+  compare NaN and infinity positions exactly.
+
+The bounds are computed in float64 for both dtypes (their own rounding is ~1e-16 relative, negligible next to
+the factors ``gamma`` they carry).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from reference import activations
+from reference.network import Network, forward
+
+
+def unit_roundoff(dtype) -> float:
+    """Return ``u``: half the machine epsilon of ``dtype`` (``2^-24`` for float32, ``2^-53`` for float64)."""
+    return float(np.finfo(dtype).eps) / 2
+
+
+def gamma(n, dtype) -> float:
+    """Return ``gamma_n = n u / (1 - n u)``, the relative error bound of an ``n``-term sum of products."""
+    nu = n * unit_roundoff(dtype)
+    if nu >= 1:
+        raise ValueError(f"gamma_{n} is undefined in {np.dtype(dtype)}: n u = {nu} >= 1")
+    return nu / (1 - nu)
+
+
+@dataclass(frozen=True)
+class ActivationConstants:
+    """What the bounds need to know about one activation.
+
+    - lip: sup |sigma'|, the Lipschitz constant of sigma.
+    - lip_derivative: sup |sigma''| away from any kink, the Lipschitz constant of sigma'.
+    """
+
+    lip: float
+    lip_derivative: float
+
+
+# sup |sigma'| and sup |sigma''|, rounded up; derivations: tanh'' = -2 tanh sech^2, maximal at
+# tanh z = 1/sqrt 3, giving 4 / (3 sqrt 3) = 0.76980; sigmoid'' = s(1-s)(1-2s), maximal 1 / (6 sqrt 3) = 0.09623;
+# gelu' = Phi + z phi peaks at z = sqrt 2 (1.12890), gelu'' = phi (2 - z^2) peaks at 0 (2 phi(0) = 0.79789);
+# silu' = s (1 + z (1 - s)) peaks at 1.09984, silu'' = s (1-s) (2 + z (1 - 2s)) peaks at 0 (0.5);
+# elu'' = e^z <= 1 for z < 0; softplus' = sigmoid, so softplus'' = sigmoid' <= 1/4.
+CONSTANTS: dict[str, ActivationConstants] = {
+    "identity": ActivationConstants(1.0, 0.0),
+    "tanh": ActivationConstants(1.0, 0.7699),
+    "sigmoid": ActivationConstants(0.25, 0.09623),
+    "relu": ActivationConstants(1.0, 0.0),
+    "leaky_relu": ActivationConstants(1.0, 0.0),
+    "elu": ActivationConstants(1.0, 1.0),
+    "softplus": ActivationConstants(1.0, 0.25),
+    "gelu": ActivationConstants(1.129, 0.7979),
+    "silu": ActivationConstants(1.0999, 0.5),
+}
+
+# Accuracy of evaluating an activation and its derivative, in units of u:
+#   |fl(sigma(z)) - sigma(z)|   <= C_VALUE u (|sigma(z)| + |z|) + tiny
+#   |fl(sigma'(z)) - sigma'(z)| <= C_DERIVATIVE u (|sigma'(z)| + 1) + tiny
+# The |z| and +1 terms are there because frameworks use formulas that are accurate in absolute, not
+# relative, terms: torch's exact GELU is z (1 + erf(z / sqrt 2)) / 2, which cancels for z << 0; torch's silu
+# overflows exp(-z) to inf and returns 0 for z < -710 (true value ~1e-306); tanh' = 1 - tanh^2 and
+# sigmoid' = s (1 - s) have absolute error ~u where the true derivative is ~e^-2|z|. "tiny" (the smallest
+# normal number) covers results that underflow. The constants are twice the largest ratio measured against
+# 60-digit mpmath over 20,000 points per dtype (benchmarks/activation_accuracy.py; measured with torch 2.13.0
+# and jax 0.10.2: value 3.0, derivative 13.8 -- XLA's float64 tanh'), rounded up to a power of two.
+C_VALUE = 8.0
+C_DERIVATIVE = 32.0
+
+
+class Bounds(NamedTuple):
+    """Elementwise error bounds for one implementation, shaped like the quantities they bound."""
+
+    out: np.ndarray
+    loss: float
+    weights: tuple[np.ndarray, ...]
+    biases: tuple[np.ndarray, ...] | None
+    x: np.ndarray
+    # Per layer, True where the pre-activation lies within its error bound of a kink without being exactly
+    # on it with zero error: there a correct implementation may take either branch.
+    ambiguous: tuple[np.ndarray, ...]
+    # Per layer, True where Z is exactly at a kink and every implementation computes it exactly.
+    exact_kinks: tuple[np.ndarray, ...]
+
+    def agree(self) -> Bounds:
+        """Return the bound for comparing two implementations: ``bound_a + bound_b`` (twice this one)."""
+        twice = lambda arrays: None if arrays is None else tuple(2 * a for a in arrays)  # noqa: E731
+        return self._replace(
+            out=2 * self.out, loss=2 * self.loss, weights=twice(self.weights), biases=twice(self.biases), x=2 * self.x
+        )
+
+
+def _forward_bounds(net: Network, x: np.ndarray):
+    """Return float64 magnitudes and per-layer bounds (E_Z, E, M) of the forward pass."""
+    u, tiny = unit_roundoff(net.dtype), float(np.finfo(net.dtype).smallest_normal)
+    wide = net.astype(np.float64)
+    out, cache = forward(wide, x.astype(np.float64))
+    a_values = [*cache.inputs[1:], out]
+    e_prev = np.zeros(x.shape)
+    m_prev = np.abs(x.astype(np.float64))
+    e_z, e_a, mags = [], [], [m_prev]
+    for layer, (w, name) in enumerate(zip(wide.weights, net.activations, strict=True)):
+        aw = np.abs(w)
+        products = m_prev @ aw
+        if wide.biases is not None:
+            products = products + np.abs(wide.biases[layer])
+        ez = gamma(w.shape[0] + 1, net.dtype) * products + e_prev @ aw  # E_Z = gamma_{n+1}(M|W|+|b|) + E|W|
+        lip = CONSTANTS[name].lip
+        z_mag = np.abs(cache.preactivations[layer]) + 2 * ez
+        sigma_mag = np.abs(a_values[layer]) + 2 * lip * ez
+        e = lip * ez + C_VALUE * u * (sigma_mag + z_mag) + tiny  # E = Lip E_Z + c u (|sigma| + |Z|) + tiny
+        if name == "identity":
+            e = ez  # identity is evaluated exactly
+        m_prev, e_prev = np.abs(a_values[layer]) + 2 * e, e
+        e_z.append(ez)
+        e_a.append(e)
+        mags.append(m_prev)
+    return wide, out, cache, e_z, e_a, mags
+
+
+def forward_bound(net: Network, x: np.ndarray) -> np.ndarray:
+    """Return the elementwise bound on ``|computed forward(net, x) - exact|`` for one implementation."""
+    return _forward_bounds(net, x)[4][-1]
+
+
+def gradient_bounds(net: Network, x: np.ndarray, y: np.ndarray) -> Bounds:
+    """Return the bounds on the output, loss and every gradient of ``0.5 sum((forward(x) - y)^2)``."""
+    u, tiny = unit_roundoff(net.dtype), float(np.finfo(net.dtype).smallest_normal)
+    wide, out, cache, e_z, e_a, mags = _forward_bounds(net, x)
+    r = out - y.astype(np.float64)
+    f = e_a[-1] + u * (np.abs(r) + 2 * e_a[-1])  # F_L: error of the residual A_L - y
+    d = r  # dL/dA_L in float64, backpropagated alongside the bounds
+    d_mag = np.abs(d) + 2 * f
+    loss_bound = 0.5 * (float(np.sum(f * (2 * d_mag + f))) + gamma(r.size, net.dtype) * float(np.sum(d_mag**2)))
+    batch = x.shape[0]
+    d_weights, d_biases, ambiguous, exact = [], [], [], []
+    for layer in reversed(range(net.depth)):
+        name, z, ez = net.activations[layer], cache.preactivations[layer], e_z[layer]
+        consts, kink = CONSTANTS[name], activations.get(name).kink
+        s = activations.derivative(name, z)
+        if name == "identity":
+            s_err = np.zeros_like(z)  # sigma' = 1 exactly
+        elif kink is None:
+            s_err = consts.lip_derivative * ez + C_DERIVATIVE * u * (np.abs(s) + 2 * consts.lip_derivative * ez + 1)
+            s_err = s_err + tiny
+        else:
+            s_err = np.zeros_like(z)  # away from the kink sigma' is a constant; at it, see the module docstring
+        on_kink = (z == kink) & (ez == 0) if kink is not None else np.zeros(z.shape, bool)
+        ambiguous.append((np.abs(z - kink) <= 2 * ez) & ~on_kink if kink is not None else on_kink)
+        exact.append(on_kink)
+        s_mag = np.abs(s) + s_err
+        g = f * s_mag + d_mag * s_err + u * d_mag * s_mag  # error of delta = D * sigma'(Z)
+        delta = d * s
+        delta_mag = np.abs(delta) + 2 * g
+        m_prev = mags[layer]
+        e_prev = e_a[layer - 1] if layer else np.zeros(x.shape)
+        w = wide.weights[layer]
+        w_abs = np.abs(w)
+        d_weights.append(gamma(batch, net.dtype) * m_prev.T @ delta_mag + e_prev.T @ delta_mag + m_prev.T @ g)
+        if net.biases is not None:
+            d_biases.append(gamma(batch, net.dtype) * delta_mag.sum(axis=0) + g.sum(axis=0))
+        f = gamma(w.shape[1], net.dtype) * delta_mag @ w_abs.T + g @ w_abs.T  # F_{l-1}
+        d = delta @ w.T
+        d_mag = np.abs(d) + 2 * f
+    return Bounds(
+        out=e_a[-1],
+        loss=loss_bound,
+        weights=tuple(reversed(d_weights)),
+        biases=None if net.biases is None else tuple(reversed(d_biases)),
+        x=f,
+        ambiguous=tuple(reversed(ambiguous)),
+        exact_kinks=tuple(reversed(exact)),
+    )
+
+
+def collapse_bound(net: Network, x: np.ndarray) -> np.ndarray:
+    """Return the bound on ``|fl(x @ K + c) - exact|`` where ``K, c`` are themselves computed by chained products.
+
+    ``K = W_1 ... W_L`` is formed left to right: ``K_l = fl(K_{l-1} W_l)`` with error
+    ``H_l = gamma_{n_{l-1}} |K_{l-1}^| |W_l| + H_{l-1} |W_l|`` (H_1 = 0); ``c`` likewise with the biases
+    (one more term each). Then ``x @ K + c`` adds ``gamma_{n_0 + 1} (|x| |K^| + |c^|) + |x| H_K + H_c``.
+    """
+    wide = net.astype(np.float64)
+    xw = np.abs(x.astype(np.float64))
+    k_mag = np.abs(wide.weights[0])
+    h_k = np.zeros_like(k_mag)
+    c_mag = np.abs(wide.biases[0]) if wide.biases is not None else np.zeros(k_mag.shape[1])
+    h_c = np.zeros_like(c_mag)
+    for layer in range(1, net.depth):
+        aw = np.abs(wide.weights[layer])
+        h_k = gamma(aw.shape[0], net.dtype) * k_mag @ aw + h_k @ aw
+        k_mag = k_mag @ aw + 2 * h_k
+        b = np.abs(wide.biases[layer]) if wide.biases is not None else 0.0
+        h_c = gamma(aw.shape[0] + 1, net.dtype) * (c_mag @ aw + b) + h_c @ aw
+        c_mag = c_mag @ aw + b + 2 * h_c
+    return gamma(x.shape[1] + 1, net.dtype) * (xw @ k_mag + c_mag) + xw @ h_k + h_c
