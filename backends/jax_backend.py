@@ -8,8 +8,14 @@ Design constraints a reader must not break:
   own calls, with the ``jax.enable_x64`` context manager, so that importing this backend changes nothing for
   other JAX code in the process. (The flag is part of JAX's compile-cache key, so this costs no recompiles.)
 - Matmuls at ``Precision.HIGHEST``: on GPUs and TPUs the default may use TF32 or bfloat16 passes.
-- One compiled function per (activations, bias or not); ``jax.jit`` caches per shape and dtype beneath it.
-  ``COMPILATIONS`` counts traces (the Python body runs only when JAX traces), so tests can bound recompiles.
+- Shapes are bucketed so that JAX compiles once per (depth, activations, bias or not, dtype), not once per
+  architecture and batch size: every width and the batch are zero-padded up to ``bucket(n)`` (16, or the next
+  power of two above). Padding is exact: padded units have zero incoming and outgoing weights and zero bias,
+  so they add exact zeros to every real sum; padded rows and output columns are masked out of the loss
+  (``(out - y) * mask``, mask 1 or 0), so their residual and every gradient flowing from them is exactly 0.
+  Only the summation order may change, which the error bounds already allow. (Overflow to inf inside a real
+  unit would turn a padded ``inf * 0`` into NaN; the properties keep values finite.)
+- ``COMPILATIONS`` counts traces (the Python body runs only when JAX traces), so tests can bound recompiles.
 """
 
 from __future__ import annotations
@@ -51,8 +57,8 @@ def _forward(weights, biases, activations, x):
     return a
 
 
-def _loss(weights, biases, x, y, activations):
-    r = _forward(weights, biases, activations, x) - y
+def _loss(weights, biases, x, y, mask, activations):
+    r = (_forward(weights, biases, activations, x) - y) * mask  # mask: 1 on real entries, 0 on padding
     return 0.5 * jnp.sum(r * r)
 
 
@@ -68,10 +74,21 @@ def _jit_forward(weights, biases, x, activations):
 
 
 @functools.partial(jax.jit, static_argnames="activations")
-def _jit_loss_and_grads(weights, biases, x, y, activations):
+def _jit_loss_and_grads(weights, biases, x, y, mask, activations):
     _note_trace(activations, biases, weights, x)
     # Differentiate with respect to weights, biases and x in one reverse pass.
-    return jax.value_and_grad(_loss, argnums=(0, 1, 2))(weights, biases, x, y, activations)
+    return jax.value_and_grad(_loss, argnums=(0, 1, 2))(weights, biases, x, y, mask, activations)
+
+
+def bucket(n: int) -> int:
+    """Return the padded size for a dimension of size ``n``: 16, or the next power of two above."""
+    return max(16, 1 << (n - 1).bit_length())
+
+
+def _pad(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    out = np.zeros(shape, dtype=a.dtype)
+    out[tuple(slice(0, n) for n in a.shape)] = a
+    return out
 
 
 class JaxNetwork:
@@ -84,23 +101,36 @@ class JaxNetwork:
         except RuntimeError as exc:
             raise RuntimeError(f"device {device!r} asked for, but jax {jax.__version__} has none: {exc}") from None
 
-    def _put(self, arrays):
+    def _put(self, arrays, shapes):
         if arrays is None:
             return None
-        return tuple(jax.device_put(jnp.asarray(np.asarray(a)), self.device) for a in arrays)
+        return tuple(jax.device_put(_pad(np.asarray(a), s), self.device) for a, s in zip(arrays, shapes, strict=True))
+
+    def _padded(self, weights, biases, x, *extra):
+        """Return the padded device arrays and the padded widths and batch."""
+        widths = [bucket(np.shape(x)[1]), *(bucket(np.shape(w)[1]) for w in weights)]
+        batch = bucket(np.shape(x)[0])
+        ws = self._put(weights, list(zip(widths, widths[1:], strict=False)))
+        bs = self._put(biases, [(n,) for n in widths[1:]])
+        data = self._put([x, *extra], [(batch, widths[0]), *[(batch, widths[-1])] * len(extra)])
+        return ws, bs, data
 
     def forward(self, weights, biases, activations, x) -> np.ndarray:
         with jax.enable_x64(True):
-            ws, bs, (xj,) = self._put(weights), self._put(biases), self._put([x])
-            return np.asarray(_jit_forward(ws, bs, xj, tuple(activations)))
+            ws, bs, (xj,) = self._padded(weights, biases, x)
+            out = np.asarray(_jit_forward(ws, bs, xj, tuple(activations)))
+            return out[: np.shape(x)[0], : np.shape(weights[-1])[1]]
 
     def loss_and_input_gradients(self, weights, biases, activations, x, y):
         """Return ``(loss, dweights, dbiases, dx)``, every gradient from one reverse pass."""
         with jax.enable_x64(True):
-            ws, bs, (xj, yj) = self._put(weights), self._put(biases), self._put([x, y])
-            loss, (dws, dbs, dx) = _jit_loss_and_grads(ws, bs, xj, yj, tuple(activations))
-            to_numpy = lambda gs: None if gs is None else [np.asarray(g) for g in gs]  # noqa: E731
-            return float(loss), to_numpy(dws), to_numpy(dbs), np.asarray(dx)
+            mask = np.ones(np.shape(y), dtype=np.asarray(y).dtype)
+            ws, bs, (xj, yj, mj) = self._padded(weights, biases, x, y, mask)
+            loss, (dws, dbs, dx) = _jit_loss_and_grads(ws, bs, xj, yj, mj, tuple(activations))
+            crop = lambda g, like: np.asarray(g)[tuple(slice(0, n) for n in np.shape(like))]  # noqa: E731
+            dws = [crop(g, w) for g, w in zip(dws, weights, strict=True)]
+            dbs = None if biases is None else [crop(g, b) for g, b in zip(dbs, biases, strict=True)]
+            return float(loss), dws, dbs, crop(dx, x)
 
     def loss_and_gradients(self, weights, biases, activations, x, y):
         loss, dws, dbs, _ = self.loss_and_input_gradients(weights, biases, activations, x, y)
