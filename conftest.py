@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 
 import pytest
@@ -65,8 +66,6 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(str(exc)) from exc
     config._crosscheck_backends = names  # type: ignore[attr-defined]
     config._crosscheck_impls = impls  # type: ignore[attr-defined]
-    if config.getoption("--device") != "cpu":
-        os.environ["MLP_CROSSCHECK_DEVICE"] = config.getoption("--device")
 
 
 def implementation_params(config: pytest.Config) -> list:
@@ -85,8 +84,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("impl", implementation_params(metafunc.config), indirect=True)
 
 
+@functools.cache
+def _builtin(name: str, device: str) -> backends.Implementation:
+    return backends.builtin(name, None if name == "numpy" else device)
+
+
 @pytest.fixture
 def impl(request: pytest.FixtureRequest) -> backends.Implementation:
-    """The implementation under test: a built-in backend (by name) or a loaded ``--impl``."""
+    """The implementation under test: a built-in backend (by name, on ``--device``) or a loaded ``--impl``."""
     param = request.param
-    return backends.builtin(param) if isinstance(param, str) else param
+    return _builtin(param, request.config.getoption("--device")) if isinstance(param, str) else param

@@ -36,8 +36,12 @@ def available() -> list[str]:
     return [name for name in BUILTINS if missing_reason(name) is None]
 
 
-def builtin(name: str) -> Implementation:
+def builtin(name: str, device: str | None = None) -> Implementation:
     """Return the built-in backend ``name``, wrapped in the contract's checks.
+
+    Args:
+        device: where torch and jax compute (``"cpu"``, ``"cuda"``); None keeps the module's default
+            (``MLP_CROSSCHECK_DEVICE`` or cpu). The numpy backend accepts only ``"cpu"``.
 
     Raises:
         ValueError: the name is unknown.
@@ -46,4 +50,11 @@ def builtin(name: str) -> Implementation:
     reason = missing_reason(name)
     if reason is not None:
         raise (ValueError if name not in BUILTINS else ImportError)(reason)
-    return Implementation(importlib.import_module(BUILTINS[name][1]))
+    module = importlib.import_module(BUILTINS[name][1])
+    if device is None:
+        return Implementation(module)
+    if not hasattr(module, "on_device"):
+        if device != "cpu":
+            raise ValueError(f"the {name} backend runs on the cpu only, not {device!r}")
+        return Implementation(module)
+    return Implementation(module.on_device(device))

@@ -23,7 +23,7 @@ import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -88,14 +88,15 @@ def _import_file(path: Path) -> ModuleType:
 class Implementation:
     """A module that follows the contract, wrapped so that every call is checked."""
 
-    def __init__(self, module: ModuleType) -> None:
+    def __init__(self, module: ModuleType | Any) -> None:
         self.module = module
-        self.name: str = getattr(module, "NAME", module.__name__)
+        where = getattr(module, "__name__", type(module).__name__)
+        self.name: str = getattr(module, "NAME", where)
         missing = [f for f in REQUIRED if not callable(getattr(module, f, None))]
         if missing:
             raise ContractError(
                 f"{self.name}: the contract needs the function(s) {', '.join(missing)}; "
-                f"the module {module.__name__} ({getattr(module, '__file__', '?')}) does not define them"
+                f"the module {where} ({getattr(module, '__file__', '?')}) does not define them"
             )
         self.activations = frozenset(getattr(module, "ACTIVATIONS", _vocabulary.NAMES))
         unknown = self.activations - set(_vocabulary.NAMES)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import os
+from types import SimpleNamespace
 from collections import Counter
 
 import jax
@@ -137,6 +138,20 @@ class JaxNetwork:
         return loss, dws, dbs
 
 
+def on_device(device: str) -> SimpleNamespace:
+    """Return this backend's contract functions computing on ``device``, as a module-like namespace."""
+    net = JaxNetwork(device)
+    return SimpleNamespace(
+        NAME=NAME,
+        ACTIVATIONS=tuple(ACTIVATIONS),
+        DTYPES=DTYPES,
+        forward=net.forward,
+        loss_and_gradients=net.loss_and_gradients,
+        loss_and_input_gradients=net.loss_and_input_gradients,
+    )
+
+
+# The module-level contract functions run on MLP_CROSSCHECK_DEVICE (default cpu); see on_device for others.
 _default = JaxNetwork(os.environ.get("MLP_CROSSCHECK_DEVICE", "cpu"))
 forward = _default.forward
 loss_and_gradients = _default.loss_and_gradients

@@ -14,6 +14,7 @@ Design constraints a reader must not break:
 from __future__ import annotations
 
 import os
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -83,6 +84,20 @@ class TorchNetwork:
         return loss, dws, dbs
 
 
+def on_device(device: str) -> SimpleNamespace:
+    """Return this backend's contract functions computing on ``device``, as a module-like namespace."""
+    net = TorchNetwork(device)
+    return SimpleNamespace(
+        NAME=NAME,
+        ACTIVATIONS=tuple(ACTIVATIONS),
+        DTYPES=DTYPES,
+        forward=net.forward,
+        loss_and_gradients=net.loss_and_gradients,
+        loss_and_input_gradients=net.loss_and_input_gradients,
+    )
+
+
+# The module-level contract functions run on MLP_CROSSCHECK_DEVICE (default cpu); see on_device for others.
 _default = TorchNetwork(os.environ.get("MLP_CROSSCHECK_DEVICE", "cpu"))
 forward = _default.forward
 loss_and_gradients = _default.loss_and_gradients
