@@ -1,0 +1,199 @@
+"""The contract loader and its checks: every breach is reported with a message that names it."""
+
+import textwrap
+
+import numpy as np
+import pytest
+
+import backends
+from backends.contract import ContractError, Implementation
+from reference.network import Network
+
+CORRECT = """
+import numpy as np
+NAME = "{name}"
+
+def forward(weights, biases, activations, x):
+    a = x
+    for i, w in enumerate(weights):
+        a = a @ w + (0 if biases is None else biases[i])
+    return a
+
+def loss_and_gradients(weights, biases, activations, x, y):
+    acts = [x]
+    for i, w in enumerate(weights):
+        acts.append(acts[-1] @ w + (0 if biases is None else biases[i]))
+    d = acts[-1] - y
+    dws, dbs = [], []
+    for i in reversed(range(len(weights))):
+        dws.insert(0, acts[i].T @ d)
+        dbs.insert(0, d.sum(axis=0))
+        d = d @ weights[i].T
+    return float(0.5 * np.sum((acts[-1] - y) ** 2)), dws, (None if biases is None else dbs)
+"""
+
+
+def _write(tmp_path, body, name="user_impl"):
+    path = tmp_path / f"{name}.py"
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+def _case(dtype="float64", biases=True):
+    rng = np.random.default_rng(0)
+    ws = [rng.standard_normal((3, 4)).astype(dtype), rng.standard_normal((4, 2)).astype(dtype)]
+    bs = [np.ones(4, dtype), np.ones(2, dtype)] if biases else None
+    return Network(ws, bs, ["identity"] * 2), np.ones((5, 3), dtype), np.zeros((5, 2), dtype)
+
+
+def test_a_file_that_imports_its_sibling_module_loads(tmp_path):
+    _write(tmp_path, "SCALE = 1\n", name="my_helpers")
+    path = _write(tmp_path, "import my_helpers\n" + CORRECT.format(name="with_sibling"))
+    impl = backends.load(str(path))
+    net, x, y = _case()
+    assert impl.name == "with_sibling"
+    assert impl.forward(net, x).shape == (5, 2)
+
+
+def test_a_module_name_loads_and_the_name_defaults_to_the_file_stem(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    _write(tmp_path, CORRECT.replace('NAME = "{name}"', ""), name="plain_module")
+    assert backends.load("plain_module").name == "plain_module"
+    assert backends.load(str(tmp_path / "plain_module.py")).name == "plain_module"
+
+
+def test_a_file_named_like_a_real_package_does_not_shadow_it(tmp_path):
+    impl = backends.load(str(_write(tmp_path, CORRECT.format(name="shadow"), name="numpy")))
+    assert impl.name == "shadow"
+    assert np.__name__ == "numpy" and hasattr(np, "ndarray")
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("no/such/file.py", "no such file"),
+        ("no_such_module_anywhere", "no such file, and importing it as a module failed"),
+    ],
+)
+def test_missing_files_and_modules_are_named(spec, message):
+    with pytest.raises(ContractError, match=message):
+        backends.load(spec)
+
+
+def test_a_module_that_fails_to_import_says_why(tmp_path):
+    with pytest.raises(ContractError, match="importing it raised ZeroDivisionError"):
+        backends.load(str(_write(tmp_path, "1 / 0\n")))
+
+
+def test_a_missing_function_is_named(tmp_path):
+    with pytest.raises(ContractError, match="needs the function.*loss_and_gradients"):
+        backends.load(str(_write(tmp_path, "def forward(w, b, a, x):\n    return x\n")))
+
+
+def test_unknown_activation_names_in_activations_attribute_are_rejected(tmp_path):
+    body = CORRECT.format(name="odd") + "\nACTIVATIONS = ['identity', 'swish']\n"
+    with pytest.raises(ContractError, match="swish"):
+        backends.load(str(_write(tmp_path, body)))
+
+
+def _module(**functions):
+    class M:
+        NAME = "planted"
+
+    for k, v in functions.items():
+        setattr(M, k, staticmethod(v))
+    return Implementation(M)
+
+
+def test_raising_is_reported_with_the_network_it_was_called_on():
+    impl = _module(forward=lambda w, b, a, x: 1 / 0, loss_and_gradients=lambda *a: None)
+    net, x, _ = _case()
+    with pytest.raises(ContractError, match=r"planted.forward raised ZeroDivisionError.*\(3, 4, 2\)"):
+        impl.forward(net, x)
+
+
+def test_mutating_an_input_is_reported_and_the_callers_array_survives():
+    def forward(w, b, a, x):
+        x *= 2  # the planted bug
+        return np.zeros((x.shape[0], 2))
+
+    impl = _module(forward=forward, loss_and_gradients=lambda *a: None)
+    net, x, _ = _case()
+    with pytest.raises(ContractError, match="mutated its input x"):
+        impl.forward(net, x)
+    assert (x == 1).all()
+
+
+@pytest.mark.parametrize(
+    ("out", "message"),
+    [
+        ([[0.0, 0.0]] * 5, "must be a NumPy array, got a list of length 5"),
+        (np.zeros((5, 1)), r"has shape \(5, 1\), expected \(5, 2\)"),
+        (np.zeros((5, 2), np.float32), "is float32, expected float64"),
+    ],
+)
+def test_wrong_output_types_shapes_and_dtypes_are_named(out, message):
+    impl = _module(forward=lambda w, b, a, x: out, loss_and_gradients=lambda *a: None)
+    net, x, _ = _case()
+    with pytest.raises(ContractError, match=message):
+        impl.forward(net, x)
+
+
+@pytest.mark.parametrize(
+    ("returned", "message"),
+    [
+        ((1.0, None), "must return a 3-tuple"),
+        (("1", [np.zeros((3, 4)), np.zeros((4, 2))], None), "loss must be a real scalar"),
+        ((1.0, [np.zeros((3, 4))], None), "dweights must be a list of 2 arrays"),
+        ((1.0, [np.zeros((4, 3)), np.zeros((4, 2))], None), r"dweights\[0\] has shape \(4, 3\), expected \(3, 4\)"),
+        ((1.0, [np.zeros((3, 4)), np.zeros((4, 2))], None), "dbiases must be a list of 2 arrays"),
+    ],
+)
+def test_wrong_gradient_structures_are_named(returned, message):
+    impl = _module(forward=lambda *a: None, loss_and_gradients=lambda *a: returned)
+    net, x, y = _case()
+    with pytest.raises(ContractError, match=message):
+        impl.loss_and_gradients(net, x, y)
+
+
+def test_bias_gradients_must_be_none_without_biases():
+    grads = [np.zeros((3, 4)), np.zeros((4, 2))]
+    impl = _module(forward=lambda *a: None, loss_and_gradients=lambda *a: (1.0, grads, [np.zeros(4), np.zeros(2)]))
+    net, x, y = _case(biases=False)
+    with pytest.raises(ContractError, match="dbiases must be None"):
+        impl.loss_and_gradients(net, x, y)
+
+
+def test_unsupported_activations_and_dtypes_are_explained():
+    class M:
+        NAME, ACTIVATIONS, DTYPES = "narrow", ("identity",), ("float64",)
+        forward = loss_and_gradients = staticmethod(lambda *a: None)
+
+    impl = Implementation(M)
+    assert impl.unsupported(["tanh"], "float64") == "narrow does not implement tanh (its ACTIVATIONS)"
+    assert impl.unsupported(["identity"], "float32") == "narrow does not support float32 (its DTYPES)"
+    assert impl.unsupported(["identity"], "float64") is None
+
+
+@pytest.mark.parametrize("name", list(backends.BUILTINS))
+def test_builtin_backends_are_reachable_through_the_contract(name):
+    if backends.missing_reason(name):
+        pytest.skip(backends.missing_reason(name))
+    impl = backends.builtin(name)
+    net, x, y = _case()
+    result = impl.loss_and_gradients(net, x, y)
+    assert impl.has_input_gradient
+    assert result.x.shape == x.shape
+
+
+def test_a_missing_framework_is_a_one_line_reason(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "torch" else real(n, *a))
+    assert backends.missing_reason("torch") == "torch is not installed (pip install 'mlp-crosscheck[torch]')"
+    assert "torch" not in backends.available()
+    with pytest.raises(ImportError, match="torch is not installed"):
+        backends.builtin("torch")
+    with pytest.raises(ValueError, match="unknown backend 'tf'"):
+        backends.builtin("tf")

@@ -1,0 +1,123 @@
+"""The NumPy reference: input checks, dtype preservation, numerical safety, collapse and the seed post."""
+
+import numpy as np
+import pytest
+
+import backends
+from reference import activations, seed
+from reference.network import Network, NotCollapsibleError, collapse, forward, loss_and_gradients
+
+
+def _net(dtype="float64", act="tanh", biases=True, widths=(3, 4, 10, 1), seed_=0):
+    rng = np.random.default_rng(seed_)
+    ws = [rng.standard_normal(s).astype(dtype) for s in zip(widths, widths[1:], strict=False)]
+    bs = [rng.standard_normal(n).astype(dtype) for n in widths[1:]] if biases else None
+    return Network(ws, bs, [act] * (len(widths) - 1))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", activations.NAMES)
+def test_every_activation_preserves_dtype_and_stays_finite_at_extremes(name, dtype):
+    z = np.array([-1e4, -800, -89, -40, -1, -1e-30, 0, 1e-30, 1, 40, 89, 800, 1e4], dtype=dtype)
+    # No overflow, invalid or divide-by-zero on any branch; underflow to 0 is the correct rounding there.
+    with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
+        value, deriv = activations.apply(name, z), activations.derivative(name, z)
+    assert value.dtype == deriv.dtype == np.dtype(dtype)
+    assert np.isfinite(value).all()
+    assert np.isfinite(deriv).all()
+
+
+def test_kink_conventions_are_the_left_branch():
+    z = np.zeros(1)
+    assert activations.derivative("relu", z)[0] == 0.0
+    assert activations.derivative("leaky_relu", z)[0] == 0.01
+    assert activations.derivative("leaky_relu", z, at_kink=1.0)[0] == 1.0
+    assert activations.KINK_CONVENTION == {"relu": 0.0, "leaky_relu": 0.01}
+
+
+def test_unknown_activation_names_the_vocabulary():
+    with pytest.raises(ValueError, match="unknown activation 'swish'.*tanh"):
+        activations.get("swish")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_forward_and_gradients_keep_the_dtype(dtype):
+    net = _net(dtype)
+    x = np.ones((5, 3), dtype)
+    y = np.zeros((5, 1), dtype)
+    out, _ = forward(net, x)
+    loss, g = loss_and_gradients(net, x, y)
+    assert out.dtype == np.dtype(dtype)
+    assert isinstance(loss, float)
+    assert all(a.dtype == np.dtype(dtype) for a in (*g.weights, *g.biases, g.x))
+    assert [a.shape for a in g.weights] == [w.shape for w in net.weights]
+    assert [a.shape for a in g.biases] == [b.shape for b in net.biases]
+
+
+def test_inputs_are_not_mutated():
+    net = _net()
+    x, y = np.ones((4, 3)), np.zeros((4, 1))
+    before = [a.copy() for a in (*net.weights, *net.biases, x, y)]
+    loss_and_gradients(net, x, y)
+    assert all(np.array_equal(a, b) for a, b in zip((*net.weights, *net.biases, x, y), before, strict=True))
+
+
+@pytest.mark.parametrize(
+    ("build", "error", "message"),
+    [
+        (lambda: Network([np.ones((3, 4)), np.ones((5, 1))], None, ["identity"] * 2), ValueError, "expected 4 rows"),
+        (lambda: Network([np.ones((3, 4))], [np.ones(3)], ["identity"]), ValueError, r"biases\[0\] must have shape \(4,\)"),
+        (lambda: Network([np.ones((3, 4))], None, ["identity", "tanh"]), ValueError, "1 layers but 2 activation"),
+        (lambda: Network([np.ones((3, 4), np.float32), np.ones((4, 1))], None, ["tanh"] * 2), TypeError, "mix no dtypes"),
+        (lambda: Network([np.ones((3, 4), int)], None, ["tanh"]), TypeError, "float32 or float64"),
+        (lambda: Network([], None, []), ValueError, "at least one weight"),
+        (lambda: Network([np.ones(3)], None, ["tanh"]), ValueError, "must be 2-D"),
+    ],
+)
+def test_malformed_networks_are_rejected_with_a_clear_message(build, error, message):
+    with pytest.raises(error, match=message):
+        build()
+
+
+def test_wrong_input_shape_and_dtype_are_rejected():
+    net = _net()
+    with pytest.raises(ValueError, match=r"x must have shape \(batch, 3\), got \(4, 2\)"):
+        forward(net, np.ones((4, 2)))
+    with pytest.raises(TypeError, match="x is float32 but the network is float64"):
+        forward(net, np.ones((4, 3), np.float32))
+    with pytest.raises(ValueError, match=r"y must have shape \(4, 1\)"):
+        loss_and_gradients(net, np.ones((4, 3)), np.ones((4, 2)))
+
+
+@pytest.mark.parametrize("biases", [False, True])
+def test_identity_network_equals_its_collapsed_map(biases):
+    net = _net(act="identity", biases=biases)
+    x = np.random.default_rng(1).standard_normal((6, 3))
+    k, c = collapse(net)
+    np.testing.assert_allclose(forward(net, x)[0], x @ k + c, rtol=1e-12, atol=1e-12)
+
+
+def test_collapse_of_a_nonlinear_network_is_refused():
+    net = Network([np.ones((3, 4)), np.ones((4, 1))], None, ["identity", "relu"])
+    with pytest.raises(NotCollapsibleError, match="layer 2: relu"):
+        collapse(net)
+
+
+def test_seed_experiment_reproduces_the_post():
+    x, y = seed.data()
+    run = seed.train(backends.builtin("numpy").loss_and_gradients, seed.initial_network(), x, y)
+    out = forward(run.final, x)[0]
+    assert run.costs.shape == (150,)
+    assert np.array_equal(np.round(out), y)  # the post's "100% accuracy"
+    k, c = collapse(run.final)
+    assert np.abs(x @ k + c - out).max() < 1e-12
+    assert run.costs[-1] < run.costs[0]
+
+
+def test_seed_initial_weights_are_the_legacy_stream():
+    np.random.seed(1234)
+    expected = [np.random.randn(3, 4), np.random.randn(4, 10), np.random.randn(10, 1)]
+    net = seed.initial_network()
+    assert all(np.array_equal(a, b) for a, b in zip(net.weights, expected, strict=True))
+    assert np.linalg.matrix_rank(seed.data()[0]) == 2
+
