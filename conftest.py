@@ -20,7 +20,11 @@ import backends
 from backends.contract import ContractError
 
 # deadline=None: JAX compiles on a function's first call, which would trip any per-example deadline.
-_common = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow, HealthCheck.differing_executors]}
+# function_scoped_fixture: the `impl` fixture returns the same stateless wrapper for every example.
+_common = {
+    "deadline": None,
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.differing_executors, HealthCheck.function_scoped_fixture],
+}
 settings.register_profile("dev", max_examples=25, **_common)
 settings.register_profile("ci", max_examples=60, derandomize=True, print_blob=True, **_common)
 settings.register_profile("thorough", max_examples=1000, print_blob=True, **_common)
