@@ -23,7 +23,11 @@ from backends.contract import ContractError
 # function_scoped_fixture: the `impl` fixture returns the same stateless wrapper for every example.
 _common = {
     "deadline": None,
-    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.differing_executors, HealthCheck.function_scoped_fixture],
+    "suppress_health_check": [
+        HealthCheck.too_slow,
+        HealthCheck.differing_executors,
+        HealthCheck.function_scoped_fixture,
+    ],
 }
 settings.register_profile("dev", max_examples=25, **_common)
 settings.register_profile("ci", max_examples=60, derandomize=True, print_blob=True, **_common)

@@ -178,7 +178,8 @@ class Implementation:
                 f"{self.name}.{fn}: {what} must be a list of {len(shapes)} arrays, got {_describe(arrays)}"
             )
         return tuple(
-            self._check_array(a, s, dtype, fn, f"{what}[{i}]") for i, (a, s) in enumerate(zip(arrays, shapes, strict=True))
+            self._check_array(a, s, dtype, fn, f"{what}[{i}]")
+            for i, (a, s) in enumerate(zip(arrays, shapes, strict=True))
         )
 
     def _check_loss(self, loss, fn) -> float:

@@ -21,9 +21,10 @@ Design constraints a reader must not break:
 from __future__ import annotations
 
 import functools
+import itertools
 import os
-from types import SimpleNamespace
 from collections import Counter
+from types import SimpleNamespace
 
 import jax
 import jax.numpy as jnp
@@ -111,7 +112,7 @@ class JaxNetwork:
         """Return the padded device arrays and the padded widths and batch."""
         widths = [bucket(np.shape(x)[1]), *(bucket(np.shape(w)[1]) for w in weights)]
         batch = bucket(np.shape(x)[0])
-        ws = self._put(weights, list(zip(widths, widths[1:], strict=False)))
+        ws = self._put(weights, list(itertools.pairwise(widths)))
         bs = self._put(biases, [(n,) for n in widths[1:]])
         data = self._put([x, *extra], [(batch, widths[0]), *[(batch, widths[-1])] * len(extra)])
         return ws, bs, data
@@ -128,7 +129,7 @@ class JaxNetwork:
             mask = np.ones(np.shape(y), dtype=np.asarray(y).dtype)
             ws, bs, (xj, yj, mj) = self._padded(weights, biases, x, y, mask)
             loss, (dws, dbs, dx) = _jit_loss_and_grads(ws, bs, xj, yj, mj, tuple(activations))
-            crop = lambda g, like: np.asarray(g)[tuple(slice(0, n) for n in np.shape(like))]  # noqa: E731
+            crop = lambda g, like: np.asarray(g)[tuple(slice(0, n) for n in np.shape(like))]
             dws = [crop(g, w) for g, w in zip(dws, weights, strict=True)]
             dbs = None if biases is None else [crop(g, b) for g, b in zip(dbs, biases, strict=True)]
             return float(loss), dws, dbs, crop(dx, x)

@@ -126,7 +126,7 @@ class Bounds(NamedTuple):
 
     def agree(self) -> Bounds:
         """Return the bound for comparing two implementations: ``bound_a + bound_b`` (twice this one)."""
-        twice = lambda arrays: None if arrays is None else tuple(2 * a for a in arrays)  # noqa: E731
+        twice = lambda arrays: None if arrays is None else tuple(2 * a for a in arrays)
         return self._replace(
             out=2 * self.out, loss=2 * self.loss, weights=twice(self.weights), biases=twice(self.biases), x=2 * self.x
         )

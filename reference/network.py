@@ -55,7 +55,7 @@ class Network:
 
     def astype(self, dtype) -> Network:
         """Return the same network with every parameter cast to ``dtype``."""
-        cast = lambda arrays: None if arrays is None else tuple(a.astype(dtype) for a in arrays)  # noqa: E731
+        cast = lambda arrays: None if arrays is None else tuple(a.astype(dtype) for a in arrays)
         return Network(cast(self.weights), cast(self.biases), self.activations)
 
 
@@ -174,7 +174,9 @@ def loss_and_gradients(
     """Return the L2 loss of ``net`` on ``(x, y)`` and its gradients (see ``backward`` for kink_derivatives)."""
     out, cache = forward(net, x)
     y = check_output_target(net, out, y)
-    return loss(out, y), backward(net, cache, out - y, kink_derivatives)  # dL/dA_L = A_L - y for L = 0.5 sum (A_L - y)^2
+    return loss(out, y), backward(
+        net, cache, out - y, kink_derivatives
+    )  # dL/dA_L = A_L - y for L = 0.5 sum (A_L - y)^2
 
 
 def check_output_target(net: Network, out: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -7,6 +7,7 @@ forever), the activation is identity on every layer, learning rate 1e-4, 150 epo
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -30,7 +31,7 @@ def initial_network(activation: str = "identity", dtype=np.float64, seed: int = 
     """Return the post's initial 3-4-10-1 network: ``randn(3,4)``, ``randn(4,10)``, ``randn(10,1)`` in order."""
     # RandomState(seed) is the same legacy stream as np.random.seed(seed), without touching global state.
     rs = np.random.RandomState(seed)
-    weights = [rs.randn(m, n).astype(dtype) for m, n in zip(ARCHITECTURE, ARCHITECTURE[1:], strict=False)]
+    weights = [rs.randn(m, n).astype(dtype) for m, n in itertools.pairwise(ARCHITECTURE)]
     return Network(weights, None, [activation] * (len(ARCHITECTURE) - 1))
 
 

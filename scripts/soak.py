@@ -24,8 +24,19 @@ SUMMARY = re.compile(r"(\d+) (passed|failed|error|errors|skipped)")
 
 def run_one(seed: int, profile: str, workers: int, extra: list[str]) -> dict:
     """Run the suite once; return the seed, counts, failing test ids and wall time."""
-    cmd = [sys.executable, "-m", "pytest", "properties", "-q", "-p", "no:cacheprovider",
-           f"--hypothesis-profile={profile}", f"--hypothesis-seed={seed}", "-rf", *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "properties",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        f"--hypothesis-profile={profile}",
+        f"--hypothesis-seed={seed}",
+        "-rf",
+        *extra,
+    ]
     if workers > 1:
         cmd += ["-n", str(workers)]
     start = time.perf_counter()
@@ -34,8 +45,14 @@ def run_one(seed: int, profile: str, workers: int, extra: list[str]) -> dict:
     last = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
     counts = {kind: int(n) for n, kind in SUMMARY.findall(last)}
     failures = [line.split()[1] for line in proc.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))]
-    return {"seed": seed, "profile": profile, "returncode": proc.returncode, "counts": counts,
-            "failures": failures, "wall_s": round(wall, 1)}
+    return {
+        "seed": seed,
+        "profile": profile,
+        "returncode": proc.returncode,
+        "counts": counts,
+        "failures": failures,
+        "wall_s": round(wall, 1),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

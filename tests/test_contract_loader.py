@@ -50,7 +50,7 @@ def test_a_file_that_imports_its_sibling_module_loads(tmp_path):
     _write(tmp_path, "SCALE = 1\n", name="my_helpers")
     path = _write(tmp_path, "import my_helpers\n" + CORRECT.format(name="with_sibling"))
     impl = backends.load(str(path))
-    net, x, y = _case()
+    net, x, _ = _case()
     assert impl.name == "with_sibling"
     assert impl.forward(net, x).shape == (5, 2)
 
@@ -65,7 +65,8 @@ def test_a_module_name_loads_and_the_name_defaults_to_the_file_stem(tmp_path, mo
 def test_a_file_named_like_a_real_package_does_not_shadow_it(tmp_path):
     impl = backends.load(str(_write(tmp_path, CORRECT.format(name="shadow"), name="numpy")))
     assert impl.name == "shadow"
-    assert np.__name__ == "numpy" and hasattr(np, "ndarray")
+    assert np.__name__ == "numpy"
+    assert hasattr(np, "ndarray")
 
 
 @pytest.mark.parametrize(
@@ -86,7 +87,7 @@ def test_a_module_that_fails_to_import_says_why(tmp_path):
 
 
 def test_a_missing_function_is_named(tmp_path):
-    with pytest.raises(ContractError, match="needs the function.*loss_and_gradients"):
+    with pytest.raises(ContractError, match=r"needs the function.*loss_and_gradients"):
         backends.load(str(_write(tmp_path, "def forward(w, b, a, x):\n    return x\n")))
 
 

@@ -28,4 +28,6 @@ def test_activation_errors_stay_within_the_model(backend, name, dtype):
     deriv_ratio = np.abs(deriv.astype(np.float64) - exact[:, 1]) / (u * (np.abs(exact[:, 1]) + 1) + tiny)
     kink = z == 0  # at an exact kink the convention table decides (properties/test_kink_conventions.py)
     assert value_ratio[~kink].max() <= C_VALUE, f"value error {value_ratio.max():.3g} u at z={z[value_ratio.argmax()]}"
-    assert deriv_ratio[~kink].max() <= C_DERIVATIVE, f"derivative {deriv_ratio.max():.3g} u at z={z[deriv_ratio.argmax()]}"
+    assert deriv_ratio[~kink].max() <= C_DERIVATIVE, (
+        f"derivative {deriv_ratio.max():.3g} u at z={z[deriv_ratio.argmax()]}"
+    )
