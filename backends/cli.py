@@ -19,6 +19,8 @@ from collections.abc import Sequence
 # subcommand -> the module that implements it (HELP, add_arguments(parser), run(args) -> int)
 SUBCOMMANDS: dict[str, str] = {
     "reproduce": "backends.reproduce",
+    "sweep": "properties.sweep",
+    "bench": "properties.bench",
 }
 
 

@@ -1,0 +1,501 @@
+"""``mlp-crosscheck bench``: what the suite costs, measured side by side with what it replaces.
+
+Two tables, each measured in one run on this machine:
+
+1. Per example (3-4-10-1, tanh, float64, batch 4, no biases: the seed's network with a nonlinearity):
+   - the suite: a Hypothesis test drawing ``properties.strategies.cases`` whose body calls the backend through
+     the contract, evaluates the float64 reference and ``tolerances.gradient_bounds``, and asserts with
+     ``assert_gradients_within_bounds`` -- and the same test with an empty body (Hypothesis's own cost);
+   - a naive Hypothesis test: four ``hypothesis.extra.numpy.arrays`` with default elements (x, W_1, W_2,
+     W_3), the backend called directly, compared with ``np.allclose``; JAX without a compile cache (a fresh
+     ``jax.jit`` per example, as a test that jits inside its body gets) -- and the same with an empty body;
+   - ``torch.autograd.gradcheck`` and ``jax.test_util.check_grads`` per network.
+2. Networks per second: the sweep (generation, reference, bounds, backend, comparison) against the raw batched
+   forward+backward of each framework (the sweep's own batched call, without anything else).
+
+Design constraints a reader must not break:
+- Prints figures, asserts nothing about speed; a check that fails during a timed loop is counted and printed.
+- Times are CPU seconds of this process (``time.process_time``), so other load on a shared machine does not
+  inflate them; with one thread per framework they are one core's work.
+- ``--threads 1`` (the default) limits torch and XLA to one intra-op thread before either is imported, so
+  that the figures compare like with like; run under ``taskset -c 0`` for one core.
+- Every timed loop is warmed up first (JAX compilations, lazy imports), except the naive JAX row, whose
+  point is the compile it pays on every example.
+- Frameworks are imported inside the functions that need them; a missing one is a row of "-".
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import itertools
+import json
+import math
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+import backends
+from properties import sweep as sw
+
+HELP = "benchmark the suite against naive Hypothesis tests, gradcheck and check_grads, and the sweep against raw"
+WIDTHS = (3, 4, 10, 1)
+BATCH = 4
+ACTIVATION = "tanh"
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How many examples or networks each measurement uses."""
+
+    suite_examples: int
+    naive_examples: int
+    naive_jax_examples: int
+    gradcheck_networks: int
+    check_grads_networks: int
+    sweep_networks: int
+
+
+DEFAULT = Budget(200, 100, 8, 100, 8, 400_000)
+QUICK = Budget(40, 20, 3, 20, 3, 60_000)
+
+
+# -- machine ---------------------------------------------------------------------------------------------------
+
+
+def machine() -> dict:
+    """Return the CPU model, core counts, platform and package versions."""
+    model = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+    except OSError:
+        pass
+    versions = {"python": platform.python_version()}
+    for name in ("numpy", "scipy", "hypothesis", "torch", "jax", "jaxlib"):
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"cpu": model, "cores": os.cpu_count(), "usable_cores": usable, "platform": platform.platform(), **versions}
+
+
+# -- Hypothesis timing -----------------------------------------------------------------------------------------
+
+
+def per_example(strategy, body: Callable, examples: int) -> tuple[float, int, int]:
+    """Return (seconds per example, examples run, examples whose body raised) for a generate-only run."""
+    from hypothesis import HealthCheck, Phase, given, settings
+
+    counts = {"run": 0, "raised": 0}
+
+    @settings(
+        max_examples=examples,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate],
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(strategy)
+    def test(case):
+        counts["run"] += 1
+        try:
+            body(case)
+        except Exception:
+            counts["raised"] += 1  # measured, not judged: reported next to the figure
+
+    start = time.process_time()
+    test()
+    seconds = time.process_time() - start
+    return seconds / max(counts["run"], 1), counts["run"], counts["raised"]
+
+
+def warm_per_example(strategy, body: Callable, examples: int) -> tuple[float, int, int]:
+    """``per_example`` after a few untimed examples (first-use costs: imports, caches, Hypothesis's own)."""
+    per_example(strategy, body, 3)
+    return per_example(strategy, body, examples)
+
+
+def suite_strategy():
+    from properties import strategies
+
+    return strategies.cases(activations=ACTIVATION, dtype=np.float64, widths=WIDTHS, batch=BATCH, biases=False)
+
+
+def suite_body(name: str) -> Callable:
+    """Return the body of the suite's gradient property for backend ``name`` (contract call, reference, bounds)."""
+    from backends.contract import Result
+    from properties.assertions import assert_gradients_within_bounds
+    from properties.tolerances import gradient_bounds
+    from reference import network
+
+    impl = backends.builtin(name)
+
+    def body(case) -> None:
+        net, x, y = case
+        bounds = gradient_bounds(net, x, y)
+        loss, g = network.loss_and_gradients(net, x, y)
+        actual = impl.loss_and_gradients(net, x, y)
+        assert_gradients_within_bounds(actual, Result(loss, g.weights, g.biases, g.x), bounds.agree())
+
+    return body
+
+
+def naive_strategy():
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    shapes = [(BATCH, WIDTHS[0]), *itertools.pairwise(WIDTHS)]
+    return st.tuples(*(hnp.arrays(np.float64, shape) for shape in shapes))  # default elements: any float64
+
+
+def naive_body(name: str) -> Callable:
+    """Return a naive test body: the framework called directly, compared with ``np.allclose``."""
+    from reference import network
+
+    y = np.zeros((BATCH, WIDTHS[-1]))
+    acts = (ACTIVATION,) * (len(WIDTHS) - 1)
+    if name == "numpy":
+        call = lambda x, ws: network.loss_and_gradients(network.Network(ws, None, acts), x, y)[1].weights
+    elif name == "torch":
+        import torch
+
+        def call(x, ws):
+            wt = [torch.tensor(w, requires_grad=True) for w in ws]
+            a = torch.tensor(x)
+            for w in wt:
+                a = torch.tanh(a @ w)
+            loss = 0.5 * ((a - torch.tensor(y)) ** 2).sum()
+            return [g.numpy() for g in torch.autograd.grad(loss, wt)]
+    else:
+        import jax
+        import jax.numpy as jnp
+
+        def call(x, ws):
+            def loss(ws):
+                a = x
+                for w in ws:
+                    a = jnp.tanh(a @ w)
+                return 0.5 * jnp.sum((a - y) ** 2)
+
+            with jax.enable_x64(True):
+                return [np.asarray(g) for g in jax.jit(jax.grad(loss))(list(ws))]  # a fresh jit: no cache hit
+
+    def body(arrays) -> None:
+        x, *ws = arrays
+        with np.errstate(all="ignore"):  # default elements include huge values, infinities and NaN
+            got = call(x, ws)
+            expected = network.loss_and_gradients(network.Network(ws, None, acts), x, y)[1].weights
+            for g, e in zip(got, expected, strict=True):
+                np.allclose(g, e)  # the naive test's comparison (its verdict is irrelevant to the cost)
+
+    return body
+
+
+def gradcheck_seconds(networks: int) -> float:
+    """Return seconds per ``torch.autograd.gradcheck`` of one 3-4-10-1 tanh network's loss."""
+    import torch
+
+    rng = np.random.default_rng(0)
+
+    def make():
+        x = torch.tensor(rng.standard_normal((BATCH, WIDTHS[0])))
+        ws = [torch.tensor(rng.standard_normal(s), requires_grad=True) for s in itertools.pairwise(WIDTHS)]
+        return x, ws
+
+    def loss(x, *ws):
+        a = x
+        for w in ws:
+            a = torch.tanh(a @ w)
+        return 0.5 * (a * a).sum()
+
+    x, ws = make()
+    torch.autograd.gradcheck(lambda *w: loss(x, *w), ws)  # warm-up
+    start = time.process_time()
+    for _ in range(networks):
+        x, ws = make()
+        torch.autograd.gradcheck(lambda *w, x=x: loss(x, *w), ws)
+    return (time.process_time() - start) / networks
+
+
+def check_grads_seconds(networks: int) -> float:
+    """Return seconds per ``jax.test_util.check_grads`` (order 1, reverse mode) of one network's loss."""
+    import jax
+    import jax.numpy as jnp
+    from jax.test_util import check_grads
+
+    rng = np.random.default_rng(0)
+    with jax.enable_x64(True):
+
+        def make():
+            x = jnp.asarray(rng.standard_normal((BATCH, WIDTHS[0])))
+            ws = [jnp.asarray(rng.standard_normal(s)) for s in itertools.pairwise(WIDTHS)]
+            return x, ws
+
+        def loss(ws, x):
+            a = x
+            for w in ws:
+                a = jnp.tanh(a @ w)
+            return 0.5 * jnp.sum(a * a)
+
+        x, ws = make()
+        check_grads(lambda w: loss(w, x), (ws,), order=1, modes=("rev",))  # warm-up
+        start = time.process_time()
+        for _ in range(networks):
+            x, ws = make()
+            check_grads(lambda w, x=x: loss(w, x), (ws,), order=1, modes=("rev",))
+        return (time.process_time() - start) / networks
+
+
+# -- sweep against raw ------------------------------------------------------------------------------------------
+
+
+def sweep_rates(names: list[str], networks: int, chunk: int, threads: int | None, spec: sw.SweepSpec) -> dict:
+    """Return, per backend, the sweep's and the raw batched forward+backward's networks per CPU second."""
+    rates = {}
+    for name in names:
+        if backends.missing_reason(name):
+            continue
+        (evaluator,) = sw.make_evaluators([name], [], chunk, threads)
+        sw.sweep(spec, chunk, [evaluator], chunk=chunk)  # warm-up: first-use page faults, JAX compilation
+        report = sw.sweep(spec, networks, [evaluator], chunk=chunk)
+        (result,) = report.backends
+        rates[name] = {"sweep": report.networks / report.seconds, "failures": result.failures}
+        rates[name]["raw"] = raw_rate(evaluator, spec, networks, chunk)
+    return rates
+
+
+def raw_rate(evaluator, spec: sw.SweepSpec, networks: int, chunk: int) -> float:
+    """Return networks/s of the backend's batched loss-and-gradients call alone, on pre-generated chunks."""
+    from reference.batched import loss_and_gradients_batched
+
+    chunks = [
+        sw.generate(spec, start, min(start + chunk, networks)) for start in range(0, min(networks, 4 * chunk), chunk)
+    ]
+    calls = math.ceil(networks / chunk)
+    if isinstance(evaluator, sw.NumpyBatched):
+        call = lambda stack, x, y: loss_and_gradients_batched(stack, x, y)
+    else:
+        call = lambda stack, x, y: evaluator.evaluate(stack, x, y, None)
+    call(*chunks[0])  # warm-up (JAX compiles here)
+    start = time.process_time()
+    done = 0
+    for i in range(calls):
+        stack, x, y = chunks[i % len(chunks)]
+        call(stack, x, y)
+        done += stack.count
+    return done / (time.process_time() - start)
+
+
+def scaling(names: list[str], chunk: int, threads: int | None, seconds_per_point: float) -> list[dict]:
+    """Return the sweep's networks/s per backend over widths (3-w-w-1) and depths (3-10x(L-1)-1)."""
+    points: list[tuple[str, tuple[int, ...]]] = [(f"3-{w}-{w}-1", (3, w, w, 1)) for w in (4, 8, 16, 32, 64)]
+    points += [(f"depth {d}: 3-{'-'.join(['10'] * (d - 1))}-1", (3, *([10] * (d - 1)), 1)) for d in (2, 3, 5, 8)]
+    rows = []
+    for label, widths in points:
+        spec = sw.SweepSpec(widths=widths, activations=(ACTIVATION,), seed=1)
+        row = {"label": label, "widths": widths, "parameters": sum(a * b + b for a, b in itertools.pairwise(widths))}
+        for name in names:
+            if backends.missing_reason(name):
+                continue
+            (evaluator,) = sw.make_evaluators([name], [], chunk, threads)
+            probe = sw.sweep(spec, chunk, [evaluator], chunk=chunk)  # also compiles for JAX
+            networks = max(chunk, int(seconds_per_point * chunk / max(probe.seconds, 1e-9)) // chunk * chunk)
+            report = sw.sweep(spec, networks, [evaluator], chunk=chunk)
+            row[name] = report.networks / report.seconds
+        rows.append(row)
+    return rows
+
+
+def draw_scaling(rows: list[dict], names: list[str], path: str) -> None:
+    """Write the scaling figure (networks/s against parameters, one line per backend and family) as a PNG."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 4))
+    FigureCanvasAgg(fig)
+    for ax, family, title in zip(
+        fig.subplots(1, 2), ("3-", "depth"), ("width: 3-w-w-1", "depth: 3-10-...-10-1"), strict=True
+    ):
+        part = [r for r in rows if r["label"].startswith(family)]
+        xs = [r["widths"][1] if family == "3-" else len(r["widths"]) - 1 for r in part]
+        for name in names:
+            if all(name in r for r in part):
+                ax.plot(xs, [r[name] for r in part], marker="o", label=name)
+        ax.set_xscale("log", base=2) if family == "3-" else None
+        ax.set_yscale("log")
+        ax.set_xlabel("width w" if family == "3-" else "layers L")
+        ax.set_ylabel("networks/s (sweep, comparison included)")
+        ax.set_title(title)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+# -- command line -------------------------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quick", action="store_true", help="fewer examples and networks (about 20 s)")
+    parser.add_argument(
+        "--backends", type=sw._names, default=list(backends.BUILTINS), metavar="NAMES", help="backends to measure"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=1, help="intra-op threads for torch and XLA (default 1; 0 = their own choice)"
+    )
+    parser.add_argument("--chunk", type=sw._positive, default=sw.DEFAULT_CHUNK, help="the sweep's chunk size")
+    parser.add_argument("--networks", type=sw._positive, default=None, help="networks per backend for the sweep rows")
+    parser.add_argument("--scaling", action="store_true", help="also measure the sweep over widths and depths")
+    parser.add_argument(
+        "--figure", default=None, metavar="PNG", help="draw the scaling figure here (implies --scaling)"
+    )
+    parser.add_argument("--json", default=None, metavar="PATH", help="also write every figure as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    threads = args.threads or None
+    if threads is not None:
+        sw.limit_xla_threads(threads)
+        if backends.missing_reason("torch") is None and "torch" in args.backends:
+            import torch
+
+            torch.set_num_threads(threads)
+    sw._keep_freed_memory()
+    budget = QUICK if args.quick else DEFAULT
+    names = [n for n in args.backends if backends.missing_reason(n) is None]
+    results: dict = {"machine": machine(), "threads": threads, "budget": budget.__dict__}
+    print(_machine_line(results["machine"], threads))
+    print(flush=True)
+
+    per = results["per_example"] = {}
+    per["suite_generation"] = warm_per_example(suite_strategy(), lambda case: None, budget.suite_examples)
+    per["naive_generation"] = warm_per_example(naive_strategy(), lambda case: None, budget.naive_examples)
+    for name in names:
+        body = suite_body(name)
+        body(_first_case())  # warm-up: imports, JAX compilation for this bucket
+        per[f"suite_{name}"] = warm_per_example(suite_strategy(), body, budget.suite_examples)
+        examples = budget.naive_jax_examples if name == "jax" else budget.naive_examples
+        per[f"naive_{name}"] = per_example(naive_strategy(), naive_body(name), examples)
+    if "torch" in names:
+        per["gradcheck"] = (gradcheck_seconds(budget.gradcheck_networks), budget.gradcheck_networks, 0)
+    if "jax" in names:
+        per["check_grads"] = (check_grads_seconds(budget.check_grads_networks), budget.check_grads_networks, 0)
+    print(format_per_example(per, names))
+    print(flush=True)
+
+    spec = sw.SweepSpec(seed=7)
+    networks = args.networks or budget.sweep_networks
+    results["sweep"] = sweep_rates(names, networks, args.chunk, threads, spec)
+    print(format_sweep(results["sweep"], names, spec, networks, args.chunk, threads))
+    if args.scaling or args.figure:
+        results["scaling"] = scaling(names, args.chunk, threads, 0.5 if args.quick else 2.0)
+        print()
+        print(format_scaling(results["scaling"], names))
+        if args.figure:
+            draw_scaling(results["scaling"], names, args.figure)
+            print(f"\nfigure: {args.figure}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2, default=str)
+    return 0
+
+
+def _first_case():
+    from hypothesis import HealthCheck, Phase, given, settings
+
+    found = []
+
+    @settings(max_examples=1, database=None, phases=[Phase.generate], suppress_health_check=list(HealthCheck))
+    @given(suite_strategy())
+    def first(case):
+        found.append(case)
+
+    first()
+    return found[0]
+
+
+def _machine_line(m: dict, threads) -> str:
+    versions = ", ".join(f"{k} {m[k]}" for k in ("python", "numpy", "hypothesis", "torch", "jax"))
+    return (
+        f"machine: {m['cpu']}, {m['cores']} cores ({m['usable_cores']} usable by this process), {m['platform']}\n"
+        f"threads: {threads or 'frameworks default'}; {versions}"
+    )
+
+
+def _ms(entry) -> str:
+    return "-" if entry is None else f"{entry[0] * 1e3:.2f}" + ("*" if entry[2] else "")
+
+
+def format_per_example(per: dict, names: list[str]) -> str:
+    """Return the per-example table (milliseconds) and its ratios."""
+    cols = [n for n in ("numpy", "torch", "jax") if n in names]
+    head = f"{'per example, ' + '-'.join(map(str, WIDTHS)) + f' {ACTIVATION} float64 batch {BATCH} (CPU ms)':<58}"
+    lines = [head + "".join(f"{n:>10}" for n in cols)]
+
+    def row(label, values):
+        lines.append(f"{label:<58}" + "".join(f"{v:>10}" for v in values))
+
+    row("suite: Hypothesis generation only (strategies.cases)", [_ms(per["suite_generation"])] + [""] * (len(cols) - 1))
+    row("suite: generation + contract call + reference + bounds", [_ms(per.get(f"suite_{n}")) for n in cols])
+    row(
+        "naive: generation only (4 x arrays(), default elements)",
+        [_ms(per["naive_generation"])] + [""] * (len(cols) - 1),
+    )
+    row("naive: generation + direct call + allclose", [_ms(per.get(f"naive_{n}")) for n in cols])
+    row("torch.autograd.gradcheck, per network", ["" if n != "torch" else _ms(per.get("gradcheck")) for n in cols])
+    row("jax.test_util.check_grads, per network", ["" if n != "jax" else _ms(per.get("check_grads")) for n in cols])
+    suite = {n: per[f"suite_{n}"][0] for n in cols}
+    gen = per["suite_generation"][0]
+    row("ratio: naive / suite", [f"{per[f'naive_{n}'][0] / suite[n]:.2f}x" for n in cols])
+    row(
+        "ratio: gradcheck or check_grads / suite",
+        [
+            f"{per['gradcheck'][0] / suite[n]:.1f}x"
+            if n == "torch" and "gradcheck" in per
+            else f"{per['check_grads'][0] / suite[n]:.1f}x"
+            if n == "jax" and "check_grads" in per
+            else ""
+            for n in cols
+        ],
+    )
+    row("ratio: suite / its own generation", [f"{suite[n] / gen:.2f}x" for n in cols])
+    row("ratio: (suite - generation) / generation", [f"{(suite[n] - gen) / gen:.2f}x" for n in cols])
+    if any(v[2] for v in per.values() if isinstance(v, tuple)):
+        lines.append("* some examples raised inside the timed body (counted, not judged)")
+    lines.append("naive JAX: a fresh jax.jit per example, so it compiles every time")
+    return "\n".join(lines)
+
+
+def format_sweep(rates: dict, names: list[str], spec, networks: int, chunk: int, threads) -> str:
+    cols = [n for n in ("numpy", "torch", "jax") if n in rates]
+    lines = [
+        f"networks per CPU second, {spec.describe()}, chunk {chunk}, {networks:,} per backend\n{'':<58}"
+        + "".join(f"{n:>10}" for n in cols)
+    ]
+    lines.append(
+        f"{'raw batched forward+backward (no comparison)':<58}" + "".join(f"{rates[n]['raw']:>10,.0f}" for n in cols)
+    )
+    lines.append(
+        f"{'sweep: generation + reference + bounds + backend + compare':<58}"
+        + "".join(f"{rates[n]['sweep']:>10,.0f}" for n in cols)
+    )
+    lines.append(f"{'ratio: raw / sweep':<58}" + "".join(f"{rates[n]['raw'] / rates[n]['sweep']:>9.2f}x" for n in cols))
+    if any(rates[n]["failures"] for n in cols):
+        lines.append("FAILURES in the sweep: run mlp-crosscheck sweep for the details")
+    lines.append("numpy raw: reference.batched.loss_and_gradients_batched, which in float64 is the sweep's baseline")
+    return "\n".join(lines)
+
+
+def format_scaling(rows: list[dict], names: list[str]) -> str:
+    cols = [n for n in ("numpy", "torch", "jax") if n in names]
+    lines = [f"{'sweep networks/s (comparison included)':<40}{'params':>8}" + "".join(f"{n:>10}" for n in cols)]
+    for r in rows:
+        lines.append(f"{r['label']:<40}{r['parameters']:>8}" + "".join(f"{r.get(n, math.nan):>10,.0f}" for n in cols))
+    return "\n".join(lines)

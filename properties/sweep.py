@@ -1,0 +1,986 @@
+"""``mlp-crosscheck sweep``: verify N random networks per backend, batched, within the error bounds.
+
+For each chunk of networks the sweep draws the networks and their batches, evaluates the NumPy reference
+once in float64 (the baseline) together with the error bounds of ``properties.batched_tolerances``, then
+lets every backend compute the loss and all gradients of the whole chunk in one batched call, and compares
+each network's values with the baseline elementwise against ``bounds.agree()`` -- the same tolerance the
+properties use. It ends with a summary: networks checked, the distribution of error/bound ratios per backend
+and quantity, where the time went, and every failure with the ``(seed, index)`` that rebuilds it.
+
+Design constraints a reader must not break:
+- Reproducible by index: network ``i`` of seed ``s`` depends on ``(s, i)`` and the shape options (widths,
+  activations, dtype, batch, biases) only -- never on ``--chunk``, ``--networks`` or the backends. It comes
+  from generation block ``i // GENERATION_BLOCK``, drawn by ``np.random.default_rng([s, block])`` in this
+  order: ``W_1 .. W_L``, then ``b_1 .. b_L`` (with biases), then ``x``, then ``y``, each one call
+  ``rng.random((GENERATION_BLOCK, *shape))`` mapped to ``a * (2 u - 1)`` (see ``_SCALES``), in float64, then
+  cast once to the dtype; network ``i`` is position ``i % GENERATION_BLOCK`` of its block. ``rebuild``
+  redraws one block and returns that network. Uniform draws cost a fifth of normal ones (measured).
+- The baseline is ``reference.batched`` in float64; the bounds reuse its forward and backward pass
+  (``forward64``/``backward64``), never another implementation's values.
+- Framework backends use their framework's own autodiff and the backend modules' own forward pass
+  (``torch_backend.TorchNetwork._forward``, ``jax_backend._loss``), so the sweep checks the very code the
+  properties check, only batched: torch differentiates the sum of the networks' losses over a stacked
+  network axis (each network's gradient is exact: no loss depends on another network's parameters); JAX
+  ``jax.vmap``s ``jax.value_and_grad`` under ``jax.jit``. The ``numpy`` backend is the batched reference in
+  the network's dtype; in float64 that *is* the baseline, so its ratios are 0 by construction and its row
+  measures the cost floor of a sweep (generation, reference, bounds, comparison).
+- JAX compiles once per (activations, biases, dtype) and chunk shape: every chunk is padded with zero
+  networks up to ``--chunk`` (their results are dropped). ``SWEEP_COMPILATIONS`` counts traces.
+- An ``--impl`` module has no batched form: it is called network by network through the contract's checked
+  calls; a ``ContractError`` is that network's failure.
+- A network whose pre-activations lie within their bound of a relu/leaky_relu kink (``ambiguous``), or
+  exactly on one (``exact_kinks``, where frameworks' conventions differ), is excluded and counted, as the
+  properties ``assume`` such draws away.
+- A failure is exactly what ``assert_arrays_within_bound`` rejects: some ``|actual - expected| > bound``,
+  or non-finite values that differ. The fast path flags networks whose worst ``|diff| / bound`` exceeds 1
+  or is NaN; flagged networks are re-checked elementwise (so ``0 / 0`` where both sides and the bound are
+  exactly 0 is not a failure), and the first ``--show-failures`` get the assert helper's full message.
+- No framework is imported at module level: ``mlp-crosscheck --help`` must work without torch or jax.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import math
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+
+import backends
+from properties.assertions import assert_arrays_within_bound
+from properties.batched_tolerances import BatchedBounds, gradient_bounds_batched
+from reference import activations as _vocabulary
+from reference.batched import (
+    NetworkStack,
+    backward_batched_traced,
+    forward_batched,
+    loss_and_gradients_batched,
+    loss_batched,
+)
+from reference.network import Network
+
+HELP = "verify N seeded random networks per backend, batched, against the reference within the error bounds"
+GENERATION_BLOCK = 1024
+DEFAULT_CHUNK = 4096
+DEFAULT_WIDTHS = (3, 4, 10, 1)
+DEFAULT_ACTIVATION = "tanh"
+MAX_LISTED = 1000  # failures per backend listed with their ratios; every failing index is in the JSON report
+
+# Each family's values are a * (2u - 1), u uniform in [0, 1): weights get variance 1 / fan_in (a = sqrt(3 / n),
+# as LeCun initialisation), biases, inputs and targets variance 1 (a = sqrt 3).
+_UNIT = math.sqrt(3.0)
+
+# trace key (activations, biases, dtype, chunk shape) -> traces of the sweep's batched JAX function
+SWEEP_COMPILATIONS: Counter = Counter()
+
+
+# -- what is swept ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """The shape options that, with an index, determine a network: see the module docstring."""
+
+    seed: int = 7
+    widths: tuple[int, ...] = DEFAULT_WIDTHS
+    activations: tuple[str, ...] = (DEFAULT_ACTIVATION,) * (len(DEFAULT_WIDTHS) - 1)
+    dtype: str = "float64"
+    batch: int = 4
+    biases: bool = True
+
+    def __post_init__(self) -> None:
+        widths = tuple(int(n) for n in self.widths)
+        names = (self.activations,) if isinstance(self.activations, str) else tuple(self.activations)
+        if len(names) == 1:
+            names = names * (len(widths) - 1)  # one name means: every layer
+        object.__setattr__(self, "widths", widths)
+        object.__setattr__(self, "activations", names)
+        object.__setattr__(self, "dtype", np.dtype(self.dtype).name)
+        if len(widths) < 2 or min(widths) < 1:
+            raise ValueError(f"widths must be at least two positive sizes (n_0, ..., n_L), got {widths}")
+        if len(names) != len(widths) - 1:
+            raise ValueError(f"{len(widths) - 1} layers but {len(names)} activations: give one, or one per layer")
+        for name in names:
+            _vocabulary.get(name)
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
+        if self.batch < 1:
+            raise ValueError(f"batch must be at least 1, got {self.batch}")
+        if not 0 <= self.seed < 2**63:
+            raise ValueError(f"seed must be a non-negative integer below 2**63, got {self.seed}")
+
+    def describe(self) -> str:
+        acts = self.activations[0] if len(set(self.activations)) == 1 else ",".join(self.activations)
+        return (
+            f"{'-'.join(map(str, self.widths))} {acts} {self.dtype}, {'biases' if self.biases else 'no biases'}, "
+            f"batch {self.batch}, seed {self.seed}"
+        )
+
+    def rebuild_call(self, index: int) -> str:
+        """Return the Python call that rebuilds network ``index`` of this sweep."""
+        return (
+            f"properties.sweep.rebuild(seed={self.seed}, index={index}, widths={self.widths}, "
+            f"activations={self.activations}, dtype={self.dtype!r}, batch={self.batch}, biases={self.biases})"
+        )
+
+
+class Case(NamedTuple):
+    """One network with its batch: what ``rebuild`` returns."""
+
+    net: Network
+    x: np.ndarray
+    y: np.ndarray
+
+
+def _families(spec: SweepSpec) -> list[tuple[tuple[int, ...], float]]:
+    """Return (per-network shape, scale a) of every array family, in the order they are drawn."""
+    layers = list(zip(spec.widths, spec.widths[1:], strict=False))
+    families: list[tuple[tuple[int, ...], float]] = [((n_in, n_out), math.sqrt(3.0 / n_in)) for n_in, n_out in layers]
+    if spec.biases:
+        families += [((n_out,), _UNIT) for _, n_out in layers]
+    families += [((spec.batch, spec.widths[0]), _UNIT), ((spec.batch, spec.widths[-1]), _UNIT)]
+    return families
+
+
+def generate(spec: SweepSpec, start: int, stop: int) -> tuple[NetworkStack, np.ndarray, np.ndarray]:
+    """Return networks ``start .. stop - 1`` of ``spec`` as a stack, with their batches ``x`` and ``y``.
+
+    A block that lies wholly inside the range is drawn straight into the output arrays; a block cut by
+    either end is drawn whole (the draws of a block must not depend on the range) and the part inside kept.
+    """
+    if not 0 <= start < stop:
+        raise ValueError(f"need 0 <= start < stop, got {start}, {stop}")
+    families = _families(spec)
+    arrays = [np.empty((stop - start, *shape)) for shape, _ in families]
+    for block in range(start // GENERATION_BLOCK, (stop - 1) // GENERATION_BLOCK + 1):
+        rng = np.random.default_rng([spec.seed, block])
+        first = block * GENERATION_BLOCK
+        lo, hi = max(start, first), min(stop, first + GENERATION_BLOCK)
+        for a, (shape, _) in zip(arrays, families, strict=True):
+            if hi - lo == GENERATION_BLOCK:
+                rng.random(out=a[lo - start : hi - start])
+            else:
+                a[lo - start : hi - start] = rng.random((GENERATION_BLOCK, *shape))[lo - first : hi - first]
+    for a, (_, scale) in zip(arrays, families, strict=True):
+        a *= 2 * scale  # a (2u - 1) = 2 a u - a, in place
+        a -= scale
+    if spec.dtype != "float64":
+        arrays = [a.astype(spec.dtype) for a in arrays]  # values drawn in float64, rounded once
+    depth = len(spec.widths) - 1
+    weights, rest = tuple(arrays[:depth]), arrays[depth:]
+    biases = tuple(rest[:depth]) if spec.biases else None
+    x, y = rest[-2:]
+    return NetworkStack(weights, biases, spec.activations), x, y
+
+
+def rebuild(seed: int, index: int, **options) -> Case:
+    """Return network ``index`` of the sweep with ``seed`` and the shape ``options`` of ``SweepSpec``.
+
+    Example: ``rebuild(seed=7, index=123456)`` is network 123456 of ``mlp-crosscheck sweep --seed 7`` with
+    the default shape (3-4-10-1, tanh, float64, biases, batch 4). A failure report prints the full call.
+    """
+    spec = SweepSpec(seed=seed, **options)
+    stack, x, y = generate(spec, index, index + 1)
+    return Case(stack.network(0), x[0].copy(), y[0].copy())
+
+
+# -- evaluators: the baseline and each backend, batched -----------------------------------------------------
+
+
+class Evaluation(NamedTuple):
+    """Stacked loss ``(n,)`` and gradients; ``x`` is None without input gradients; ``errors``: k -> message."""
+
+    loss: np.ndarray
+    weights: tuple[np.ndarray, ...]
+    biases: tuple[np.ndarray, ...] | None
+    x: np.ndarray | None
+    errors: dict[int, str] | None = None
+
+
+class NumpyBatched:
+    """The batched reference in the networks' own dtype (in float64: the baseline itself)."""
+
+    name = "numpy"
+
+    def unsupported(self, spec: SweepSpec) -> str | None:
+        return None
+
+    def evaluate(self, stack: NetworkStack, x, y, baseline: Evaluation) -> Evaluation:
+        if stack.dtype == np.float64:
+            return baseline  # the same function on the same arrays: computing it again would change nothing
+        losses, g = loss_and_gradients_batched(stack, x, y)
+        return Evaluation(losses, g.weights, g.biases, g.x)
+
+
+class TorchBatched:
+    """torch.autograd over a stacked network axis, through ``torch_backend``'s own forward pass."""
+
+    name = "torch"
+
+    def __init__(self, threads: int | None = None) -> None:
+        import torch
+
+        from backends import torch_backend
+
+        if threads is not None:
+            torch.set_num_threads(threads)  # process-wide: the sweep is a command of its own
+        self.torch = torch
+        self.network = torch_backend._default  # its device and its forward pass (torch's own activations)
+
+    def unsupported(self, spec: SweepSpec) -> str | None:
+        return None
+
+    def _tensor(self, a: np.ndarray):
+        return self.torch.from_numpy(a).to(self.network.device).requires_grad_()
+
+    def evaluate(self, stack: NetworkStack, x, y, baseline: Evaluation) -> Evaluation:
+        torch = self.torch
+        ws = [self._tensor(w) for w in stack.weights]
+        bs = None if stack.biases is None else [self._tensor(b) for b in stack.biases]
+        xt = self._tensor(x)
+        # b[:, None, :]: each network's bias broadcast over its own batch rows
+        out = self.network._forward(ws, None if bs is None else [b[:, None, :] for b in bs], stack.activations, xt)
+        r = out - torch.from_numpy(y).to(self.network.device)
+        losses = 0.5 * (r * r).sum(dim=(1, 2))  # each network's 0.5 sum (A_L - y)^2
+        # d(sum_k L_k)/dW_k = dL_k/dW_k exactly: no other network's loss depends on W_k
+        grads = torch.autograd.grad(losses.sum(), [*ws, *(bs or []), xt])
+        numpy = [g.detach().cpu().numpy() for g in grads]
+        depth = stack.depth
+        return Evaluation(
+            losses.detach().cpu().numpy(),
+            tuple(numpy[:depth]),
+            None if bs is None else tuple(numpy[depth : 2 * depth]),
+            numpy[-1],
+        )
+
+
+class JaxBatched:
+    """``jax.jit(jax.vmap(jax.value_and_grad(jax_backend._loss)))`` on fixed-size chunks."""
+
+    name = "jax"
+
+    def __init__(self, chunk: int) -> None:
+        import jax
+
+        from backends import jax_backend
+
+        self.jax, self.backend, self.chunk = jax, jax_backend, chunk
+        self.compiled: dict = {}
+
+    def unsupported(self, spec: SweepSpec) -> str | None:
+        return None
+
+    def warm_up(self, spec: SweepSpec) -> None:
+        """Compile for ``spec``'s chunk shape now, so that the sweep's timing holds no compilation."""
+        stack, x, y = generate(spec, 0, 1)
+        self.evaluate(stack, x, y, None)
+
+    def _function(self, activations: tuple[str, ...]):
+        if activations not in self.compiled:
+            jax, loss = self.jax, self.backend._loss
+
+            def per_network(weights, biases, x, y, mask):
+                # Runs only while JAX traces: counts compilations.
+                key = (activations, biases is not None, str(x.dtype), (self.chunk, *x.shape))
+                SWEEP_COMPILATIONS[key] += 1
+                return jax.value_and_grad(loss, argnums=(0, 1, 2))(weights, biases, x, y, mask, activations)
+
+            # vmap over the network axis of weights, biases, x and y; one mask of ones is shared
+            self.compiled[activations] = jax.jit(jax.vmap(per_network, in_axes=(0, 0, 0, 0, None)))
+        return self.compiled[activations]
+
+    def evaluate(self, stack: NetworkStack, x, y, baseline: Evaluation | None) -> Evaluation:
+        n = stack.count
+        pad = lambda a: a if n == self.chunk else _pad_networks(a, self.chunk)
+        with self.jax.enable_x64(True):
+            device = self.backend._default.device
+            put = lambda arrays: tuple(self.jax.device_put(pad(a), device) for a in arrays)
+            ws = put(stack.weights)
+            bs = None if stack.biases is None else put(stack.biases)
+            (xj, yj) = put((x, y))
+            mask = np.ones(y.shape[1:], dtype=y.dtype)  # every entry real: the loss is the plain L2 loss
+            losses, (dws, dbs, dx) = self._function(stack.activations)(ws, bs, xj, yj, mask)
+            crop = lambda a: np.asarray(a)[:n]
+            return Evaluation(
+                crop(losses),
+                tuple(crop(g) for g in dws),
+                None if dbs is None else tuple(crop(g) for g in dbs),
+                crop(dx),
+            )
+
+
+def _pad_networks(a: np.ndarray, count: int) -> np.ndarray:
+    out = np.zeros((count, *a.shape[1:]), dtype=a.dtype)  # zero networks: finite, and their results dropped
+    out[: a.shape[0]] = a
+    return out
+
+
+class ImplLoop:
+    """A contract module, called network by network through the contract's checked calls."""
+
+    def __init__(self, impl) -> None:
+        self.impl = impl
+        self.name = impl.name
+
+    def unsupported(self, spec: SweepSpec) -> str | None:
+        return self.impl.unsupported(spec.activations, spec.dtype)
+
+    def evaluate(self, stack: NetworkStack, x, y, baseline: Evaluation) -> Evaluation:
+        n = stack.count
+        nan = lambda like: np.full_like(like, np.nan)
+        losses = np.full(n, np.nan)
+        dws = [nan(w) for w in stack.weights]
+        dbs = None if stack.biases is None else [nan(b) for b in stack.biases]
+        dx = nan(x) if self.impl.has_input_gradient else None
+        errors: dict[int, str] = {}
+        for k in range(n):
+            try:
+                result = self.impl.loss_and_gradients(stack.network(k), x[k], y[k])
+            except backends.ContractError as exc:
+                errors[k] = str(exc)  # NaN results: the comparison flags the network, the message says why
+                continue
+            losses[k] = result.loss
+            for target, g in zip(dws, result.weights, strict=True):
+                target[k] = g
+            for target, g in zip(dbs or (), result.biases or (), strict=True):
+                target[k] = g
+            if dx is not None:
+                dx[k] = result.x
+        return Evaluation(losses, tuple(dws), None if dbs is None else tuple(dbs), dx, errors)
+
+
+# -- comparison --------------------------------------------------------------------------------------------
+
+
+def quantity_names(spec: SweepSpec) -> list[str]:
+    depth = len(spec.widths) - 1
+    names = ["loss", *(f"dL/dW_{i + 1}" for i in range(depth))]
+    names += [f"dL/db_{i + 1}" for i in range(depth)] if spec.biases else []
+    return [*names, "dL/dx"]
+
+
+def _quantities(ev: Evaluation | BatchedBounds) -> list:
+    return [ev.loss, *ev.weights, *(ev.biases or ()), ev.x]
+
+
+class Comparison(NamedTuple):
+    """One backend against the baseline on one chunk.
+
+    - worst: quantity -> (the largest ``|actual - expected| / bound`` over the chunk, the network it is in)
+    - sampled: quantity -> each sampled network's largest ratio (networks whose index is a multiple of
+      ``sample_every``)
+    - failed: positions (within the chunk) of the networks that fail
+    """
+
+    worst: dict[str, tuple[float, int]]
+    sampled: dict[str, np.ndarray]
+    failed: np.ndarray
+
+
+def inverse_bounds(bounds: BatchedBounds, excluded: np.ndarray) -> list[np.ndarray]:
+    """Return ``1 / (2 bound)`` per quantity -- the inverse of the pair's bound ``bounds.agree()`` -- and 0 for
+    excluded networks (their ratios then read 0 and are dropped)."""
+    with np.errstate(divide="ignore"):
+        inverses = [0.5 / np.asarray(b) for b in _quantities(bounds)]  # a zero bound gives inf: see compare
+    if excluded.any():
+        for inv in inverses:
+            inv[excluded] = 0.0
+    return inverses
+
+
+def compare(
+    spec: SweepSpec,
+    actual: Evaluation,
+    expected: Evaluation,
+    bounds: BatchedBounds,
+    inverses: list[np.ndarray],
+    *,
+    start: int = 0,
+    sample_every: int = 1,
+) -> Comparison:
+    """Compare two evaluations of one chunk, network by network, against ``bounds.agree()`` (= 2 ``bounds``).
+
+    The fast path works on whole arrays: ``r = |actual - expected| * inverses`` (``inverse_bounds``) and its
+    maximum over the chunk (a flat reduction, ~15x cheaper than one maximum per network). Only a chunk whose
+    maximum exceeds 1 or is NaN is examined network by network, and its suspects are re-checked elementwise
+    against ``2 * bounds``: NaN also comes from ``0 * inf`` where the difference and the bound are both
+    exactly 0, which is no failure.
+    """
+    names = quantity_names(spec)
+    n = len(expected.loss)
+    first = (-start) % sample_every  # the first position in this chunk whose sweep index is sampled
+    worst, sampled, failed = {}, {}, np.zeros(n, bool)
+    pieces = zip(names, _quantities(actual), _quantities(expected), _quantities(bounds), inverses, strict=True)
+    for name, a, e, b, inv in pieces:
+        if a is None:
+            continue  # an implementation without input gradients
+        with np.errstate(invalid="ignore", over="ignore"):
+            r = np.abs(a - e) * inv  # NaN for any NaN value and for 0 * inf; inf for a difference over a zero bound
+        r = r.reshape(n, -1)
+        top = r.max()  # propagates NaN
+        if top <= 1:
+            k = int(np.argmax(r)) // r.shape[1]
+            sampled[name] = r[first::sample_every].max(axis=1)
+        else:  # some network may fail: examine each one
+            per_network = r.max(axis=1)
+            suspects = np.flatnonzero(~(per_network <= 1))
+            pair_bound = 2 * np.broadcast_to(b, e.shape)[suspects]  # bounds.agree(), for the suspects only
+            bad = _elementwise_failures(a[suspects], e[suspects], pair_bound)
+            failed[suspects[bad]] = True
+            benign = suspects[~bad & np.isnan(per_network[suspects])]
+            per_network[benign] = 0.0  # 0/0: both sides and the bound exactly 0 (or equal non-finite values)
+            k = int(np.argmax(np.where(np.isnan(per_network), np.inf, per_network)))
+            top = float(per_network[k]) if not np.isnan(per_network[k]) else math.inf
+            sampled[name] = per_network[first::sample_every]
+        worst[name] = (float(top), k)
+    if actual.errors:
+        failed[list(actual.errors)] = True
+    return Comparison(worst, sampled, np.flatnonzero(failed))
+
+
+def _elementwise_failures(a: np.ndarray, e: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Return, per network (axis 0), whether ``assert_arrays_within_bound`` would reject it."""
+    a, e, b = (np.asarray(v, np.float64) for v in (a, e, b))
+    with np.errstate(invalid="ignore"):
+        same = (a == e) | (np.isnan(a) & np.isnan(e))  # equal values, infinities and NaN positions pass
+        ok = same | (np.abs(a - e) <= b)
+    return ~ok.reshape(len(a), -1).all(axis=1)
+
+
+# -- the summary -------------------------------------------------------------------------------------------
+
+
+class RatioStats:
+    """The exact largest ratio (and where), and a streaming histogram of sampled per-network ratios.
+
+    The histogram has an exact count of zeros and log bins, 20 per decade; quantiles are read off it as the
+    bin's upper edge: at most a factor 10^(1/20) = 1.12 above the sampled networks' exact quantile.
+    """
+
+    LOW, HIGH, PER_DECADE = -20, 20, 20
+
+    def __init__(self) -> None:
+        self.bins = (self.HIGH - self.LOW) * self.PER_DECADE
+        self.counts = np.zeros(self.bins + 3, np.int64)  # [zero, below 10^LOW, bins..., >= 10^HIGH or NaN]
+        self.max, self.argmax = -math.inf, -1
+
+    def note_worst(self, ratio: float, index: int) -> None:
+        if ratio > self.max:
+            self.max, self.argmax = ratio, index
+
+    def add(self, ratios: np.ndarray) -> None:
+        """Count sampled per-network ``ratios``."""
+        if len(ratios) == 0:
+            return
+        slot = np.full(len(ratios), self.bins + 2)  # NaN, infinity and anything >= 10^HIGH: the last slot
+        slot[ratios == 0] = 0
+        positive = (ratios > 0) & np.isfinite(ratios)
+        position = np.floor((np.log10(ratios[positive]) - self.LOW) * self.PER_DECADE)
+        slot[positive] = np.clip(position, -1, self.bins).astype(np.int64) + 2  # 1: below 10^LOW
+        self.counts += np.bincount(slot, minlength=len(self.counts))
+
+    @property
+    def sampled(self) -> int:
+        return int(self.counts.sum())
+
+    def quantile(self, q: float) -> float:
+        """Return an upper bound on the sampled ratios' ``q``-quantile (0 <= q <= 1), tight within one bin."""
+        if self.sampled == 0:
+            return math.nan
+        slot = int(np.searchsorted(np.cumsum(self.counts), max(math.ceil(q * self.sampled), 1)))
+        if slot == 0:
+            return 0.0
+        if slot == 1:
+            return 10.0**self.LOW
+        if slot >= self.bins + 2:
+            return math.inf
+        return 10.0 ** (self.LOW + (slot - 1) / self.PER_DECADE)
+
+
+@dataclass
+class Failure:
+    """A network that one backend got wrong, with what rebuilds it."""
+
+    backend: str
+    index: int
+    ratios: dict[str, float]
+    message: str = ""
+
+
+@dataclass
+class BackendReport:
+    name: str
+    skipped: str | None = None
+    checked: int = 0
+    excluded: int = 0
+    failures: int = 0
+    seconds: float = 0.0  # CPU seconds evaluating
+    setup_seconds: float = 0.0  # one-off work before the first chunk (JAX: compilation)
+    compare_seconds: float = 0.0
+    stats: dict[str, RatioStats] = field(default_factory=dict)
+    failed_indices: list[np.ndarray] = field(default_factory=list)  # every failing network's index, per chunk
+
+    def failing(self) -> np.ndarray:
+        """Return the index of every network this backend failed."""
+        return np.concatenate(self.failed_indices) if self.failed_indices else np.zeros(0, np.int64)
+
+
+@dataclass
+class SweepReport:
+    spec: SweepSpec
+    networks: int
+    chunk: int
+    backends: list[BackendReport]
+    failures: list[Failure] = field(default_factory=list)
+    stage_seconds: dict[str, float] = field(default_factory=lambda: {"generate": 0.0, "reference": 0.0, "bounds": 0.0})
+    seconds: float = 0.0  # CPU seconds of the whole loop
+    wall_seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(b.failures == 0 for b in self.backends)
+
+    @property
+    def shared_seconds(self) -> float:
+        return sum(self.stage_seconds.values())
+
+    def alone_rate(self, backend: BackendReport) -> float:
+        """Networks per CPU second this backend would sweep alone: shared stages, its evaluation and comparison."""
+        return self.networks / max(self.shared_seconds + backend.seconds + backend.compare_seconds, 1e-12)
+
+    def to_json(self) -> dict:
+        return {
+            "spec": {
+                **self.spec.__dict__,
+                "widths": list(self.spec.widths),
+                "activations": list(self.spec.activations),
+            },
+            "networks": self.networks,
+            "chunk": self.chunk,
+            "cpu_seconds": self.seconds,
+            "wall_seconds": self.wall_seconds,
+            "networks_per_cpu_second_all_backends": self.networks / max(self.seconds, 1e-12),
+            "stage_seconds": self.stage_seconds,
+            "backends": {
+                b.name: {
+                    "skipped": b.skipped,
+                    "checked": b.checked,
+                    "excluded": b.excluded,
+                    "failures": b.failures,
+                    "evaluate_seconds": b.seconds,
+                    "compare_seconds": b.compare_seconds,
+                    "setup_seconds": b.setup_seconds,
+                    "networks_per_cpu_second_alone": None if b.skipped else self.alone_rate(b),
+                    "ratios": {
+                        q: {
+                            "max": h.max,
+                            "max_index": h.argmax,
+                            "p50": h.quantile(0.5),
+                            "p99": h.quantile(0.99),
+                            "sampled": h.sampled,
+                        }
+                        for q, h in b.stats.items()
+                    },
+                }
+                for b in self.backends
+            },
+            "failures": [f.__dict__ for f in self.failures],
+            "failing_indices": {b.name: b.failing().tolist() for b in self.backends if b.failures},
+        }
+
+
+# -- progress ----------------------------------------------------------------------------------------------
+
+
+class Progress:
+    """A one-line progress bar on a stream: networks done, percent, networks/s, time left."""
+
+    def __init__(self, total: int, stream=None, enabled: bool = True, interval: float = 0.25) -> None:
+        self.total, self.done, self.stream = total, 0, stream if stream is not None else sys.stderr
+        self.enabled, self.interval = enabled, interval
+        self.interactive = getattr(self.stream, "isatty", lambda: False)()
+        self.start = self.last = time.perf_counter()
+
+    def update(self, n: int) -> None:
+        self.done += n
+        now = time.perf_counter()
+        # Redrawn in place on a terminal only; a log file gets the final line alone (from close).
+        if self.enabled and self.interactive and now - self.last >= self.interval:
+            self.last = now
+            self._draw(now)
+
+    def _draw(self, now: float) -> None:
+        rate = self.done / max(now - self.start, 1e-9)
+        width = 30
+        filled = int(width * self.done / max(self.total, 1))
+        left = (self.total - self.done) / rate if rate > 0 else math.inf
+        self.stream.write(
+            f"\rsweep [{'#' * filled}{'.' * (width - filled)}] {self.done:,}/{self.total:,} networks "
+            f"{rate:,.0f}/s, {left:.1f} s left "
+        )
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self._draw(time.perf_counter())
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+# -- the sweep ---------------------------------------------------------------------------------------------
+
+
+def _keep_freed_memory() -> None:
+    """Ask glibc to keep freed memory for reuse instead of returning it to the OS at every free.
+
+    The sweep's temporaries are ~0.1-1 MB arrays; with glibc's defaults each one is unmapped (or the heap
+    trimmed) when freed and page-faulted back in at the next operation, which measured 5-10x slower on
+    the elementwise operations here. Raising the trim and mmap thresholds keeps them. Best effort: a no-op
+    off glibc.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    libc.mallopt(m_trim_threshold, 1 << 30)
+    libc.mallopt(m_mmap_threshold, 1 << 25)
+
+
+def make_evaluators(names: Sequence[str], impls: Sequence, chunk: int, threads: int | None = None) -> list:
+    """Return one evaluator per built-in backend name (or a skip reason string) and per ``--impl``."""
+    evaluators: list = []
+    for name in names:
+        reason = backends.missing_reason(name)
+        if reason is not None:
+            evaluators.append((name, reason))
+        elif name == "numpy":
+            evaluators.append(NumpyBatched())
+        elif name == "torch":
+            evaluators.append(TorchBatched(threads))
+        elif name == "jax":
+            evaluators.append(JaxBatched(chunk))
+        else:  # a built-in added to backends.BUILTINS without a batched evaluator: loop over its contract
+            evaluators.append(ImplLoop(backends.builtin(name)))
+    evaluators += [ImplLoop(impl) for impl in impls]
+    return evaluators
+
+
+def sweep(
+    spec: SweepSpec,
+    networks: int,
+    evaluators: Sequence,
+    *,
+    chunk: int = DEFAULT_CHUNK,
+    show_failures: int = 20,
+    sample_every: int = 8,
+    progress: Progress | None = None,
+) -> SweepReport:
+    """Verify networks ``0 .. networks - 1`` of ``spec`` with every evaluator; return the report.
+
+    Times are CPU seconds of this process (all its threads): unlike wall time they do not grow when other
+    processes share the cores, and with one thread per framework they are one core's work.
+
+    Every network is compared and every failure found; the exact largest ratio per quantity is kept, and the
+    ratio distribution (p50, p99) is estimated from the networks whose index is a multiple of
+    ``sample_every`` (examining each network's largest ratio costs more than the comparison itself).
+    """
+    if networks < 1 or chunk < 1:
+        raise ValueError(f"networks and chunk must be positive, got {networks} and {chunk}")
+    chunk = min(chunk, networks)
+    names = quantity_names(spec)
+    reports, active = [], []
+    for ev in evaluators:
+        if isinstance(ev, tuple):  # (name, reason it cannot run)
+            reports.append(BackendReport(ev[0], skipped=ev[1]))
+            continue
+        report = BackendReport(ev.name, skipped=ev.unsupported(spec))
+        reports.append(report)
+        if report.skipped is None:
+            report.stats = {q: RatioStats() for q in names}
+            active.append((ev, report))
+    result = SweepReport(spec, networks, chunk, reports)
+    for ev, report in active:
+        if hasattr(ev, "warm_up"):  # compilation, timed apart: it is paid once per process, not per network
+            clock = time.process_time()
+            ev.warm_up(spec)
+            report.setup_seconds = time.process_time() - clock
+    started, started_wall = time.process_time(), time.perf_counter()
+    for start in range(0, networks, chunk):
+        stop = min(start + chunk, networks)
+        clock = time.process_time()
+        stack, x, y = generate(spec, start, stop)
+        now = time.process_time()
+        result.stage_seconds["generate"] += now - clock
+
+        clock = now
+        wide = stack if stack.dtype == np.float64 else stack.astype(np.float64)
+        x64, y64 = x.astype(np.float64, copy=False), y.astype(np.float64, copy=False)
+        out, cache = forward_batched(wide, x64)
+        grads, trace = backward_batched_traced(wide, cache, out - y64)
+        baseline = Evaluation(loss_batched(out, y64), grads.weights, grads.biases, grads.x)
+        now = time.process_time()
+        result.stage_seconds["reference"] += now - clock
+
+        clock = now
+        bounds = gradient_bounds_batched(stack, x, y, forward64=(out, cache), backward64=trace)
+        excluded = np.zeros(stop - start, bool)
+        for mask in (*bounds.ambiguous, *bounds.exact_kinks):
+            if mask.any():  # a flat test first: one test per network costs ~10x more, and is rarely needed
+                excluded |= mask.reshape(len(excluded), -1).any(axis=1)
+        inverses = inverse_bounds(bounds, excluded)
+        sampled_kept = ~excluded[(-start) % sample_every :: sample_every]
+        now = time.process_time()
+        result.stage_seconds["bounds"] += now - clock
+
+        for ev, report in active:
+            clock = time.process_time()
+            evaluation = ev.evaluate(stack, x, y, baseline)
+            now = time.process_time()
+            report.seconds += now - clock
+            clock = now
+            comparison = compare(spec, evaluation, baseline, bounds, inverses, start=start, sample_every=sample_every)
+            failed = comparison.failed[~excluded[comparison.failed]]
+            report.checked += int((~excluded).sum())
+            report.excluded += int(excluded.sum())
+            report.failures += len(failed)
+            for q, (top, k) in comparison.worst.items():
+                report.stats[q].note_worst(top, start + k)
+                report.stats[q].add(comparison.sampled[q][sampled_kept])
+            if len(failed):
+                report.failed_indices.append(failed + start)
+            for k in failed[: max(MAX_LISTED - (report.failures - len(failed)), 0)]:
+                result.failures.append(
+                    _failure(spec, ev.name, start, int(k), evaluation, baseline, bounds, show_failures)
+                )
+                show_failures = max(show_failures - 1, 0)
+            report.compare_seconds += time.process_time() - clock
+        if progress is not None:
+            progress.update(stop - start)
+    result.seconds = time.process_time() - started
+    result.wall_seconds = time.perf_counter() - started_wall
+    if progress is not None:
+        progress.close()
+    return result
+
+
+def _failure(spec, backend, start, k, actual, expected, bounds, detail: int) -> Failure:
+    """Describe network ``k`` of the chunk (a failure): its ratios over the bound and the assert helper's message."""
+    ratios, message = {}, ""
+    pieces = zip(quantity_names(spec), _quantities(actual), _quantities(expected), _quantities(bounds), strict=True)
+    for name, a, e, b in pieces:
+        if a is None:
+            continue
+        pair_bound = 2 * np.broadcast_to(b, e.shape)[k]  # bounds.agree() for this network
+        if _elementwise_failures(a[k : k + 1], e[k : k + 1], pair_bound[None])[0]:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratios[name] = float(np.max(np.abs(np.asarray(a[k], np.float64) - e[k]) / pair_bound))
+            if detail > 0 and not message:  # the assert helper's own message, for the first few failures
+                try:
+                    assert_arrays_within_bound(name, a[k], e[k], pair_bound, f"{backend} against the reference")
+                except AssertionError as exc:
+                    message = str(exc)
+    if actual.errors and k in actual.errors:
+        message = actual.errors[k]
+    return Failure(backend, start + k, ratios, message)
+
+
+# -- command line ------------------------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--networks", type=_positive, default=100_000, metavar="N", help="networks per backend")
+    parser.add_argument(
+        "--backends",
+        type=_names,
+        default=list(backends.BUILTINS),
+        metavar="NAMES",
+        help=f"comma-separated built-in backends (default: {','.join(backends.BUILTINS)}; a missing one is skipped)",
+    )
+    parser.add_argument(
+        "--impl",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="also verify this contract module (a .py file or module name), network by network; repeatable",
+    )
+    parser.add_argument("--arch", type=_widths, default=DEFAULT_WIDTHS, metavar="N0,N1,...", help="widths (3,4,10,1)")
+    parser.add_argument(
+        "--activation",
+        type=_activations,
+        default=(DEFAULT_ACTIVATION,),
+        metavar="NAME[,NAME...]",
+        help=f"one activation for every layer, or one per layer (default: {DEFAULT_ACTIVATION}; vocabulary: "
+        f"{', '.join(_vocabulary.NAMES)})",
+    )
+    parser.add_argument("--dtype", choices=("float32", "float64"), default="float64")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--batch", type=_positive, default=4, help="rows of each network's input batch (4)")
+    parser.add_argument("--no-biases", dest="biases", action="store_false", help="networks without biases")
+    parser.add_argument(
+        "--chunk", type=_positive, default=DEFAULT_CHUNK, help=f"networks per batched call ({DEFAULT_CHUNK})"
+    )
+    parser.add_argument(
+        "--threads",
+        type=_positive,
+        default=None,
+        help="intra-op threads for torch and XLA (default: the frameworks' own choice); 1 for one-core figures",
+    )
+    parser.add_argument("--show-failures", type=int, default=20, metavar="K", help="full messages for the first K")
+    parser.add_argument(
+        "--sample-every",
+        type=_positive,
+        default=8,
+        metavar="K",
+        help="p50/p99 from every K-th network (8); the max and the failures always come from every network",
+    )
+    parser.add_argument("--json", default=None, metavar="PATH", help="also write the report as JSON")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _positive(text: str) -> int:
+    value = int(text.replace("_", ""))
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _names(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in backends.BUILTINS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown backend(s) {unknown}; the built-ins are {list(backends.BUILTINS)}")
+    return names
+
+
+def _widths(text: str) -> tuple[int, ...]:
+    try:
+        widths = tuple(int(n) for n in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"widths must be comma-separated integers, got {text!r}") from None
+    if len(widths) < 2 or min(widths) < 1:
+        raise argparse.ArgumentTypeError(f"need at least two positive widths, got {text!r}")
+    return widths
+
+
+def _activations(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(","))
+    for name in names:
+        try:
+            _vocabulary.get(name)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return names
+
+
+def limit_xla_threads(threads: int) -> None:
+    """Ask XLA's CPU client for one intra-op thread; effective only if JAX has not created it yet."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    if threads == 1 and "xla_cpu_multi_thread_eigen" not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1".strip()
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.threads is not None:
+        limit_xla_threads(args.threads)
+    _keep_freed_memory()
+    try:
+        spec = SweepSpec(
+            seed=args.seed,
+            widths=args.arch,
+            activations=args.activation,
+            dtype=args.dtype,
+            batch=args.batch,
+            biases=args.biases,
+        )
+        impls = [backends.load(path) for path in args.impl]
+    except (ValueError, backends.ContractError) as exc:
+        print(f"mlp-crosscheck sweep: {exc}", file=sys.stderr)
+        return 2
+    evaluators = make_evaluators(args.backends, impls, min(args.chunk, args.networks), args.threads)
+    progress = Progress(args.networks, enabled=not args.quiet)
+    report = sweep(
+        spec,
+        args.networks,
+        evaluators,
+        chunk=args.chunk,
+        show_failures=args.show_failures,
+        sample_every=args.sample_every,
+        progress=progress,
+    )
+    print(format_report(report, args.show_failures, args.sample_every))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report.to_json(), f, indent=2, default=float)
+    return 0 if report.ok else 1
+
+
+def format_report(report: SweepReport, show_failures: int = 20, sample_every: int = 8) -> str:
+    """Return the human-readable summary printed at the end of a sweep."""
+    spec = report.spec
+    w = max(12, *(len(b.name) + 2 for b in report.backends))  # the backend column
+    lines = [
+        f"mlp-crosscheck sweep: {report.networks:,} networks {spec.describe()} (chunk {report.chunk:,})",
+        "",
+        f"{'backend':<{w}}{'checked':>12}{'excluded':>10}{'failures':>10}{'networks/CPU s alone':>22}",
+    ]
+    for b in report.backends:
+        if b.skipped:
+            lines.append(f"{b.name:<{w}}skipped: {b.skipped}")
+            continue
+        lines.append(f"{b.name:<{w}}{b.checked:>12,}{b.excluded:>10,}{b.failures:>10,}{report.alone_rate(b):>22,.0f}")
+    lines += [
+        "",
+        "|backend - reference| / bound, each network's worst element (1 = the bound): max over every network,",
+        f"p50 and p99 over every {sample_every}th network (read off log bins: within a factor 1.12 above)"
+        if sample_every > 1
+        else "p50 and p99 over every network (read off log bins: within a factor 1.12 above)",
+        f"{'backend':<{w}}{'quantity':<10}{'max':>10}  {'at index':<12}{'p50':>10}{'p99':>10}",
+    ]
+    for b in report.backends:
+        for q, h in b.stats.items():
+            if h.max >= 0:
+                p50, p99 = h.quantile(0.5), h.quantile(0.99)
+                lines.append(f"{b.name:<{w}}{q:<10}{h.max:>10.3g}  {h.argmax:<12}{p50:>10.3g}{p99:>10.3g}")
+    total = report.seconds
+    stages = ", ".join(f"{k} {v:.2f}" for k, v in report.stage_seconds.items())
+    own = ", ".join(
+        f"{b.name} {b.seconds:.2f} + compare {b.compare_seconds:.2f}"
+        + (f" (+ {b.setup_seconds:.2f} compiling, before the sweep)" if b.setup_seconds else "")
+        for b in report.backends
+        if not b.skipped
+    )
+    lines += [
+        "",
+        f"time: {total:.2f} CPU s ({report.wall_seconds:.2f} s wall), "
+        f"{report.networks / max(total, 1e-12):,.0f} networks/CPU s through every backend",
+        f"  shared, CPU s: {stages}",
+        f"  per backend, CPU s: {own}",
+        "  (CPU seconds of this process: immune to other load on the machine; one core's work with --threads 1)",
+    ]
+    if report.failures:
+        lines += [
+            "",
+            f"FAILURES: {sum(b.failures for b in report.backends):,} (backend, index, quantities over the bound):",
+        ]
+        unlisted = sum(max(b.failures - MAX_LISTED, 0) for b in report.backends)
+        for i, f in enumerate(report.failures):
+            worst = ", ".join(f"{q} {r:.3g}x" for q, r in f.ratios.items()) or "contract error"
+            lines.append(f"  {f.backend} network {f.index}: {worst}")
+            if i < show_failures:
+                lines.append(f"    rebuild: {spec.rebuild_call(f.index)}")
+                if f.message:
+                    lines += ["    " + line for line in f.message.splitlines()]
+        if unlisted:
+            lines.append(f"  ... and {unlisted:,} more, beyond {MAX_LISTED} per backend (all indices: --json)")
+    else:
+        lines += ["", "no failures"]
+    return "\n".join(lines)

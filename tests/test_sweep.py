@@ -1,0 +1,384 @@
+"""Claims about ``mlp-crosscheck sweep`` (properties/sweep.py) and about bounded JAX compilation.
+
+Sweeps here are a few hundred networks in small chunks, so that several chunks, a padded last chunk and a
+generation-block boundary are all exercised. Nothing here measures or asserts speed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import backends
+from backends.cli import main
+from properties import sweep as sw
+from properties.assertions import assert_gradients_within_bounds
+from properties.batched_tolerances import BatchedBounds
+from properties.tolerances import gradient_bounds
+from reference import network
+
+PLANTED = Path(__file__).parent / "planted_sweep"
+CORRECT_IMPL = PLANTED / "tanh_mlp.py"
+PLANTED_IMPL = PLANTED / "first_layer_gradient_off_by_a_part_per_million.py"
+
+BACKENDS = [
+    pytest.param(name, id=name, marks=[pytest.mark.skip(reason=backends.missing_reason(name))])
+    if backends.missing_reason(name)
+    else pytest.param(name, id=name)
+    for name in backends.BUILTINS
+]
+
+
+def run_sweep(*args) -> tuple[int, str, str]:
+    """Run ``mlp-crosscheck sweep ARGS``; return its exit code, stdout and stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["sweep", *args])
+    return code, out.getvalue(), err.getvalue()
+
+
+def sweep_backend(name: str, spec: sw.SweepSpec, networks: int = 300, chunk: int = 128) -> sw.SweepReport:
+    return sw.sweep(spec, networks, sw.make_evaluators([name], [], min(chunk, networks)), chunk=chunk, sample_every=1)
+
+
+# -- every backend passes ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(
+    "spec",
+    [
+        sw.SweepSpec(),
+        sw.SweepSpec(dtype="float32", activations=("gelu",), seed=3),
+        sw.SweepSpec(widths=(5, 7, 2), activations=("sigmoid", "softplus"), biases=False, batch=9, seed=11),
+        sw.SweepSpec(widths=(2, 3, 3, 3, 1), activations=("elu",), seed=5),
+    ],
+    ids=["default", "float32-gelu", "5-7-2-nobias-batch9", "deep-elu"],
+)
+def test_sweep_of_a_correct_backend_finds_no_failure(backend, spec):
+    report = sweep_backend(backend, spec)
+
+    (result,) = report.backends
+    assert result.skipped is None
+    assert result.failures == 0
+    assert report.failures == []
+    assert result.checked + result.excluded == 300
+    for quantity, stats in result.stats.items():
+        assert 0 <= stats.max <= 1, quantity
+        assert stats.sampled == result.checked  # sample_every=1: every network counted
+    assert report.ok
+
+
+def test_sweep_command_checks_every_backend_and_exits_zero(tmp_path):
+    path = tmp_path / "sweep.json"
+
+    code, printed, progress = run_sweep("--networks", "300", "--chunk", "128", "--json", path)
+
+    assert code == 0, printed
+    assert "no failures" in printed
+    assert "sweep [" in progress
+    assert "300/300 networks" in progress
+    report = json.loads(path.read_text())
+    assert report["networks"] == 300
+    for name in backends.available():
+        assert report["backends"][name]["checked"] == 300
+        assert report["backends"][name]["ratios"]["dL/dW_1"]["max"] <= 1
+
+
+def test_a_correct_impl_passes_the_sweep():
+    code, printed, _ = run_sweep("--networks", "200", "--backends", "numpy", "--impl", CORRECT_IMPL, "--quiet")
+
+    assert code == 0, printed
+    assert "tanh_mlp" in printed
+
+
+# -- reproducibility ---------------------------------------------------------------------------------------
+
+
+def test_same_seed_gives_identical_networks_and_results():
+    spec = sw.SweepSpec(seed=123, dtype="float32")  # float32: the numpy backend's ratios are not all 0
+
+    first, second = sweep_backend("numpy", spec), sweep_backend("numpy", spec)
+
+    a, b = sw.generate(spec, 0, 300), sw.generate(spec, 0, 300)
+    for u, v in zip([*a[0].weights, *a[0].biases, a[1], a[2]], [*b[0].weights, *b[0].biases, b[1], b[2]], strict=True):
+        np.testing.assert_array_equal(u, v)
+    results = [_results(report.to_json()["backends"]["numpy"]) for report in (first, second)]
+    assert results[0] == results[1]
+    assert max(r["max"] for r in results[0]["ratios"].values()) > 0
+
+
+def _results(backend: dict) -> dict:
+    """The parts of a backend's report that depend on the networks, not on the clock."""
+    return {k: v for k, v in backend.items() if not k.endswith(("seconds", "_alone"))}
+
+
+def test_another_seed_gives_other_networks():
+    a = sw.generate(sw.SweepSpec(seed=1), 0, 10)[0].weights[0]
+    b = sw.generate(sw.SweepSpec(seed=2), 0, 10)[0].weights[0]
+    assert not np.array_equal(a, b)
+
+
+@pytest.mark.parametrize(("start", "stop"), [(0, 1), (1000, 1100), (1020, 1030), (5, 3000)])
+def test_networks_do_not_depend_on_how_the_range_is_cut(start, stop):
+    spec = sw.SweepSpec(seed=9, dtype="float32")
+    whole, x, y = sw.generate(spec, 0, 3000)
+
+    part, px, py = sw.generate(spec, start, stop)
+
+    for u, v in zip([*whole.weights, *whole.biases, x, y], [*part.weights, *part.biases, px, py], strict=True):
+        np.testing.assert_array_equal(u[start:stop], v)
+
+
+@pytest.mark.parametrize("index", [0, 7, 1023, 1024, 2500])
+def test_rebuild_gives_the_network_the_sweep_checked(index):
+    spec = sw.SweepSpec(seed=42, widths=(4, 6, 2), activations=("tanh", "identity"), batch=3)
+    stack, x, y = sw.generate(spec, 0, 2600)
+
+    case = sw.rebuild(42, index, widths=(4, 6, 2), activations=("tanh", "identity"), batch=3)
+
+    expected = stack.network(index)
+    assert case.net.activations == expected.activations
+    for u, v in zip([*case.net.weights, *case.net.biases], [*expected.weights, *expected.biases], strict=True):
+        np.testing.assert_array_equal(u, v)
+    np.testing.assert_array_equal(case.x, x[index])
+    np.testing.assert_array_equal(case.y, y[index])
+
+
+def test_generated_values_follow_the_documented_distribution():
+    spec = sw.SweepSpec(seed=0, widths=(3, 4, 10, 1))
+    stack, x, _ = sw.generate(spec, 0, 4096)
+
+    for w in stack.weights:
+        limit = np.sqrt(3.0 / w.shape[1])  # a = sqrt(3 / fan_in): variance 1 / fan_in
+        assert np.abs(w).max() <= limit
+        assert abs(w.var() * w.shape[1] - 1) < 0.05
+    assert np.abs(x).max() <= np.sqrt(3.0)
+    assert abs(x.var() - 1) < 0.05
+
+
+# -- failures are found and reported with what rebuilds them ------------------------------------------------
+
+
+def test_planted_bug_is_reported_with_seed_and_index_and_exit_code_one(tmp_path):
+    path = tmp_path / "sweep.json"
+
+    code, printed, _ = run_sweep(
+        "--networks", "150", "--chunk", "64", "--backends", "numpy", "--impl", PLANTED_IMPL, "--seed", "5",
+        "--quiet", "--json", path,
+    )  # fmt: skip
+
+    assert code == 1
+    assert "FAILURES" in printed
+    assert "properties.sweep.rebuild(seed=5, index=0," in printed
+    assert "dL/dW_1" in printed
+    assert "exceed the rounding-error bound" in printed
+    report = json.loads(path.read_text())
+    planted = report["backends"]["first_layer_gradient_off_by_a_part_per_million"]
+    assert planted["failures"] >= 140  # a 1e-6 relative error is caught in (nearly) every network
+    assert report["backends"]["numpy"]["failures"] == 0
+    failing = report["failing_indices"]["first_layer_gradient_off_by_a_part_per_million"]
+    assert failing == sorted(failing)
+    assert set(failing) <= set(range(150))
+
+
+def test_a_reported_failure_rebuilds_into_a_failing_network():
+    impl = backends.load(str(PLANTED_IMPL))
+    spec = sw.SweepSpec(seed=5)
+    report = sw.sweep(spec, 40, sw.make_evaluators([], [impl], 40), chunk=40)
+    index = report.failures[0].index
+
+    case = sw.rebuild(5, index)
+
+    loss, expected = network.loss_and_gradients(case.net, case.x, case.y)
+    bounds = gradient_bounds(case.net, case.x, case.y).agree()
+    with pytest.raises(AssertionError, match="dL/dW_1"):
+        assert_gradients_within_bounds(
+            impl.loss_and_gradients(case.net, case.x, case.y), _result(loss, expected), bounds
+        )
+
+
+def _result(loss, g):
+    return type("Result", (), {"loss": loss, "weights": g.weights, "biases": g.biases, "x": None})()
+
+
+def test_an_impl_that_does_not_support_the_sweep_is_skipped_with_its_reason():
+    impl = backends.load(str(PLANTED_IMPL))
+
+    report = sw.sweep(sw.SweepSpec(activations=("relu",)), 10, sw.make_evaluators([], [impl], 10))
+
+    (result,) = report.backends
+    assert result.skipped
+    assert "relu" in result.skipped
+    assert report.ok
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_networks_on_a_kink_are_excluded_and_counted_not_failed(backend, monkeypatch):
+    # Zero the first input row of every other network: without biases, each of its pre-activations is then
+    # exactly 0 with a zero error bound, where the frameworks' leaky_relu'(0) conventions differ (jax: 1).
+    generate = sw.generate
+
+    def generate_with_zero_rows(spec, start, stop):
+        stack, x, y = generate(spec, start, stop)
+        x[(start % 2) :: 2, 0, :] = 0
+        return stack, x, y
+
+    monkeypatch.setattr(sw, "generate", generate_with_zero_rows)
+    spec = sw.SweepSpec(activations=("leaky_relu",), biases=False, seed=4)
+
+    report = sweep_backend(backend, spec, networks=300, chunk=128)
+
+    (result,) = report.backends
+    assert result.excluded == 150
+    assert result.checked == 150
+    assert result.failures == 0
+
+
+def test_a_missing_impl_file_is_a_usage_error():
+    code, _, err = run_sweep("--networks", "10", "--impl", "no/such/file.py")
+    assert code == 2
+    assert "no such file" in err
+
+
+# -- the comparison itself: should-pass / should-fail pairs --------------------------------------------------
+
+
+def _evaluation(value: float, n: int = 3) -> sw.Evaluation:
+    return sw.Evaluation(np.full(n, value), (np.full((n, 2, 2), value),), None, np.full((n, 1, 2), value))
+
+
+def _bounds(pair_bound: float, n: int = 3) -> BatchedBounds:
+    """One implementation's bounds whose pair bound (``agree()``) is ``pair_bound`` everywhere."""
+    v = pair_bound / 2
+    no_kinks = (np.zeros((n, 1, 2), bool),)
+    return BatchedBounds(
+        np.full((n, 1, 2), v), np.full(n, v), (np.full((n, 2, 2), v),), None, np.full((n, 1, 2), v), no_kinks, no_kinks
+    )
+
+
+def _compare(actual: sw.Evaluation, expected: sw.Evaluation, bounds: BatchedBounds) -> sw.Comparison:
+    spec = sw.SweepSpec(widths=(2, 2), activations=("tanh",), biases=False)
+    excluded = np.zeros(len(expected.loss), bool)
+    return sw.compare(spec, actual, expected, bounds, sw.inverse_bounds(bounds, excluded))
+
+
+def test_compare_passes_differences_within_the_bound():
+    comparison = _compare(_evaluation(1.0 + 1e-10), _evaluation(1.0), _bounds(2e-10))
+    assert len(comparison.failed) == 0
+    assert comparison.worst["loss"][0] == pytest.approx(0.5, rel=1e-5)
+
+
+def test_compare_fails_differences_over_the_bound():
+    actual = _evaluation(1.0)
+    actual.weights[0][1, 0, 1] += 1e-9
+    comparison = _compare(actual, _evaluation(1.0), _bounds(1e-10))
+    assert comparison.failed.tolist() == [1]
+    assert comparison.worst["dL/dW_1"] == (pytest.approx(10.0, rel=1e-5), 1)
+
+
+def test_compare_passes_exact_equality_under_a_zero_bound():
+    comparison = _compare(_evaluation(0.0), _evaluation(0.0), _bounds(0.0))  # 0 * (1/0) is NaN: no failure
+    assert len(comparison.failed) == 0
+    assert comparison.worst["loss"][0] == 0
+
+
+def test_compare_fails_any_difference_under_a_zero_bound():
+    actual = _evaluation(0.0)
+    actual.x[2, 0, 0] = 5e-324
+    comparison = _compare(actual, _evaluation(0.0), _bounds(0.0))
+    assert comparison.failed.tolist() == [2]
+
+
+def test_compare_fails_nan_where_the_reference_is_finite():
+    actual = _evaluation(1.0)
+    actual.loss[0] = np.nan
+    comparison = _compare(actual, _evaluation(1.0), _bounds(1.0))
+    assert comparison.failed.tolist() == [0]
+
+
+def test_compare_passes_equal_infinities():
+    actual, expected = _evaluation(1.0), _evaluation(1.0)
+    actual.loss[1] = expected.loss[1] = np.inf
+    assert len(_compare(actual, expected, _bounds(1.0)).failed) == 0
+
+
+def test_ratio_quantiles_bound_the_exact_quantiles_within_one_bin():
+    ratios = np.random.default_rng(0).lognormal(mean=-8, sigma=2, size=10_000)
+    stats = sw.RatioStats()
+    stats.add(ratios)
+
+    for q in (0.5, 0.99):
+        exact = np.quantile(ratios, q, method="inverted_cdf")
+        assert exact <= stats.quantile(q) <= exact * 10 ** (1 / stats.PER_DECADE)
+
+
+def test_progress_bar_reports_networks_and_rate():
+    stream = io.StringIO()
+    progress = sw.Progress(1000, stream=stream, interval=0)
+    progress.update(400)
+    progress.update(600)
+    progress.close()
+    assert "1,000/1,000 networks" in stream.getvalue()
+    assert "/s" in stream.getvalue()
+
+
+# -- JAX compiles a bounded number of times ----------------------------------------------------------------
+
+
+@pytest.fixture
+def jax_backend():
+    if backends.missing_reason("jax"):
+        pytest.skip(backends.missing_reason("jax"))
+    from backends import jax_backend
+
+    return jax_backend
+
+
+def test_sweep_compiles_jax_once_for_every_chunk_including_the_padded_last(jax_backend):
+    spec = sw.SweepSpec(widths=(3, 5, 2), activations=("silu", "tanh"), seed=1)  # a signature no other test uses
+    before = sw.SWEEP_COMPILATIONS.copy()
+
+    sweep_backend("jax", spec, networks=300, chunk=64)  # 5 chunks, the last 44 networks padded to 64
+    sweep_backend("jax", spec, networks=300, chunk=64)  # a second sweep in the same process
+
+    gained = sw.SWEEP_COMPILATIONS - before
+    assert sum(gained.values()) <= 2  # one per sweep (each sweep builds its own evaluator), not per chunk
+    assert len(gained) == 1
+
+
+def test_jax_backend_compiles_once_for_every_architecture_and_batch_in_one_bucket(jax_backend):
+    rng = np.random.default_rng(0)
+    before = sum(jax_backend.COMPILATIONS.values())
+    impl = backends.builtin("jax")
+
+    for _ in range(25):  # depth 3, every width and batch within the first bucket (<= 16)
+        widths = tuple(int(n) for n in rng.integers(1, 17, size=4))
+        batch = int(rng.integers(1, 17))
+        net = network.Network(
+            tuple(rng.standard_normal((a, b)) for a, b in itertools.pairwise(widths)),
+            tuple(rng.standard_normal(b) for b in widths[1:]),
+            ("softplus", "softplus", "identity"),
+        )
+        impl.loss_and_gradients(net, rng.standard_normal((batch, widths[0])), rng.standard_normal((batch, widths[-1])))
+
+    assert sum(jax_backend.COMPILATIONS.values()) - before <= 1
+
+
+def test_jax_backend_compilations_grow_with_buckets_not_with_shapes(jax_backend):
+    rng = np.random.default_rng(1)
+    before = sum(jax_backend.COMPILATIONS.values())
+    impl = backends.builtin("jax")
+
+    batches = range(1, 101)  # 100 batch sizes -> buckets 16, 32, 64, 128
+    for batch in batches:
+        net = network.Network((rng.standard_normal((3, 4)), rng.standard_normal((4, 1))), None, ("elu", "elu"))
+        impl.loss_and_gradients(net, rng.standard_normal((batch, 3)), rng.standard_normal((batch, 1)))
+
+    assert sum(jax_backend.COMPILATIONS.values()) - before <= 4
