@@ -60,8 +60,8 @@ class Budget:
     sweep_networks: int
 
 
-DEFAULT = Budget(200, 100, 8, 100, 8, 400_000)
-QUICK = Budget(40, 20, 3, 20, 3, 60_000)
+DEFAULT = Budget(500, 200, 10, 200, 20, 1_000_000)
+QUICK = Budget(100, 40, 3, 20, 3, 100_000)
 
 
 # -- machine ---------------------------------------------------------------------------------------------------
@@ -294,7 +294,7 @@ def raw_rate(evaluator, spec: sw.SweepSpec, networks: int, chunk: int) -> float:
 
 
 def scaling(names: list[str], chunk: int, threads: int | None, seconds_per_point: float) -> list[dict]:
-    """Return the sweep's networks/s per backend over widths (3-w-w-1) and depths (3-10x(L-1)-1)."""
+    """Return the sweep's networks per CPU second per backend over widths (3-w-w-1) and depths (3-10-...-10-1)."""
     points: list[tuple[str, tuple[int, ...]]] = [(f"3-{w}-{w}-1", (3, w, w, 1)) for w in (4, 8, 16, 32, 64)]
     points += [(f"depth {d}: 3-{'-'.join(['10'] * (d - 1))}-1", (3, *([10] * (d - 1)), 1)) for d in (2, 3, 5, 8)]
     rows = []
@@ -331,7 +331,7 @@ def draw_scaling(rows: list[dict], names: list[str], path: str) -> None:
         ax.set_xscale("log", base=2) if family == "3-" else None
         ax.set_yscale("log")
         ax.set_xlabel("width w" if family == "3-" else "layers L")
-        ax.set_ylabel("networks/s (sweep, comparison included)")
+        ax.set_ylabel("networks per CPU second (sweep, comparison included)")
         ax.set_title(title)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend()
@@ -495,7 +495,7 @@ def format_sweep(rates: dict, names: list[str], spec, networks: int, chunk: int,
 
 def format_scaling(rows: list[dict], names: list[str]) -> str:
     cols = [n for n in ("numpy", "torch", "jax") if n in names]
-    lines = [f"{'sweep networks/s (comparison included)':<40}{'params':>8}" + "".join(f"{n:>10}" for n in cols)]
+    lines = [f"{'sweep, networks per CPU second':<40}{'params':>8}" + "".join(f"{n:>10}" for n in cols)]
     for r in rows:
         lines.append(f"{r['label']:<40}{r['parameters']:>8}" + "".join(f"{r.get(n, math.nan):>10,.0f}" for n in cols))
     return "\n".join(lines)
