@@ -12,9 +12,9 @@ Design constraints a reader must not break:
   activations, dtype, batch, biases) only -- never on ``--chunk``, ``--networks`` or the backends. It comes
   from generation block ``i // GENERATION_BLOCK``, drawn by ``np.random.default_rng([s, block])`` in this
   order: ``W_1 .. W_L``, then ``b_1 .. b_L`` (with biases), then ``x``, then ``y``, each one call
-  ``rng.random((GENERATION_BLOCK, *shape))`` mapped to ``a * (2 u - 1)`` (see ``_SCALES``), in float64, then
-  cast once to the dtype; network ``i`` is position ``i % GENERATION_BLOCK`` of its block. ``rebuild``
-  redraws one block and returns that network. Uniform draws cost a fifth of normal ones (measured).
+  ``rng.random((GENERATION_BLOCK, *shape))`` mapped to ``a * (2 u - 1)`` (``a`` per family: ``_families``),
+  in float64, then cast once to the dtype; network ``i`` is position ``i % GENERATION_BLOCK`` of its block.
+  ``rebuild`` redraws one block and returns that network. Uniform draws cost a fifth of normal ones.
 - The baseline is ``reference.batched`` in float64; the bounds reuse its forward and backward pass
   (``forward64``/``backward64``), never another implementation's values.
 - Framework backends use their framework's own autodiff and the backend modules' own forward pass
@@ -32,9 +32,14 @@ Design constraints a reader must not break:
   exactly on one (``exact_kinks``, where frameworks' conventions differ), is excluded and counted, as the
   properties ``assume`` such draws away.
 - A failure is exactly what ``assert_arrays_within_bound`` rejects: some ``|actual - expected| > bound``,
-  or non-finite values that differ. The fast path flags networks whose worst ``|diff| / bound`` exceeds 1
-  or is NaN; flagged networks are re-checked elementwise (so ``0 / 0`` where both sides and the bound are
-  exactly 0 is not a failure), and the first ``--show-failures`` get the assert helper's full message.
+  or non-finite values that differ. The fast path takes one maximum of ``|diff| / bound`` per quantity and
+  chunk; only a chunk where it exceeds 1 or is NaN is examined network by network, its suspects re-checked
+  elementwise (so ``0 / 0`` where both sides and the bound are exactly 0 is not a failure), and the first
+  ``--show-failures`` failures get the assert helper's full message. The exact maximum ratio per quantity
+  comes from every network; p50 and p99 from every ``--sample-every``-th network.
+- Times are CPU seconds of the process (other load on a shared machine does not inflate them). The sweep
+  asks glibc to keep freed memory (``_keep_freed_memory``): its ~1 MB temporaries were otherwise unmapped
+  and page-faulted back at every NumPy operation, 5-10x slower.
 - No framework is imported at module level: ``mlp-crosscheck --help`` must work without torch or jax.
 """
 
