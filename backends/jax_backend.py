@@ -103,19 +103,15 @@ class JaxNetwork:
         except RuntimeError as exc:
             raise RuntimeError(f"device {device!r} asked for, but jax {jax.__version__} has none: {exc}") from None
 
-    def _put(self, arrays, shapes):
-        if arrays is None:
-            return None
-        return tuple(jax.device_put(_pad(np.asarray(a), s), self.device) for a, s in zip(arrays, shapes, strict=True))
-
     def _padded(self, weights, biases, x, *extra):
-        """Return the padded device arrays and the padded widths and batch."""
+        """Return the zero-padded weights, biases and data, moved to the device in one transfer."""
         widths = [bucket(np.shape(x)[1]), *(bucket(np.shape(w)[1]) for w in weights)]
         batch = bucket(np.shape(x)[0])
-        ws = self._put(weights, list(itertools.pairwise(widths)))
-        bs = self._put(biases, [(n,) for n in widths[1:]])
-        data = self._put([x, *extra], [(batch, widths[0]), *[(batch, widths[-1])] * len(extra)])
-        return ws, bs, data
+        pad = lambda arrays, shapes: tuple(_pad(np.asarray(a), s) for a, s in zip(arrays, shapes, strict=True))
+        ws = pad(weights, list(itertools.pairwise(widths)))
+        bs = None if biases is None else pad(biases, [(n,) for n in widths[1:]])
+        data = pad([x, *extra], [(batch, widths[0]), *[(batch, widths[-1])] * len(extra)])
+        return jax.device_put((ws, bs, data), self.device)
 
     def forward(self, weights, biases, activations, x) -> np.ndarray:
         with jax.enable_x64(True):
