@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, str] = {
     "reproduce": "backends.reproduce",
     "sweep": "properties.sweep",
     "bench": "properties.bench",
+    "faults": "properties.kill_matrix",
 }
 
 

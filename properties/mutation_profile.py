@@ -1,0 +1,28 @@
+"""A pytest plugin that registers the Hypothesis profile ``mutation``: the property suite, fast and repeatable.
+
+Used by the mutation-testing configuration (``setup.cfg``, section ``[mutmut]``; ``docs/mutation.md``):
+``-p properties.mutation_profile --hypothesis-profile=mutation``. Mutation testing reruns the suite once per
+mutant, so each run must be cheap, and a mutant must be killed or not for the same reason every time:
+
+- derandomized, so every run draws the same examples (a surviving mutant survives on every rerun);
+- 10 examples per test instead of the ``ci`` profile's 60: a mutant of the reference changes a number on
+  nearly every example, so the first few decide; the survivors are then examined one by one;
+- no shrinking: mutmut only needs "some test failed", and shrinking is most of a failing test's time;
+- the same health-check suppressions as ``conftest.py``'s profiles (``deadline=None``, as there).
+
+Registered at import, which ``-p`` does while parsing the command line, before the Hypothesis plugin loads the
+profile named by ``--hypothesis-profile``.
+"""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, Phase, settings
+
+settings.register_profile(
+    "mutation",
+    max_examples=10,
+    derandomize=True,
+    deadline=None,
+    phases=(Phase.explicit, Phase.reuse, Phase.generate),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.differing_executors, HealthCheck.function_scoped_fixture],
+)
