@@ -1,0 +1,189 @@
+"""pytest and Hypothesis helpers shared by the property modules.
+
+Design constraints a reader must not break:
+- Activations, dtypes and implementations are parametrized with pytest, never sampled by Hypothesis: each
+  combination gets its own examples and its own test id (``[jax-float32-tanh]``). Hypothesis's choice among a
+  few options leans towards the first ones, and a sampled option can go unexercised for a whole run.
+- The comparison baseline is the reference evaluated in float64 on the exact float64 cast of the case. It is
+  within the float64 bound of the exact result, which is far below any float32 bound, so comparing an
+  implementation with it against ``Bounds.agree()`` (twice one implementation's bound) is rigorous.
+- At an exact kink the reference reproduces the framework's documented convention (``kink_conventions``);
+  near a kink, where the branch is undetermined by the maths, the example is rejected by a named assume.
+- Every failure carries the case as code that rebuilds it (``attach_reproduction``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, currently_in_test_context, event, note, settings
+from hypothesis import strategies as st
+
+from backends.contract import Implementation, Result
+from properties import kink_conventions, strategies, tolerances
+from properties.tolerances import Bounds
+from reference import activations as vocabulary
+from reference import network
+
+MIXED = strategies.MIXED  # one activation drawn per layer
+
+ACTIVATION_PARAMS = [pytest.param(name, id=name) for name in (*vocabulary.NAMES, MIXED)]
+KINKED_ACTIVATION_PARAMS = [pytest.param(name, id=name) for name in kink_conventions.KINKED]
+DTYPE_PARAMS = [pytest.param(np.dtype(name), id=name) for name in ("float32", "float64")]
+
+# How often assume_no_ambiguous_kinks rejected an example, per reason; read by the report and by tests.
+REJECTIONS: Counter = Counter()
+
+
+def allows_impl_fixture(test=None, *, examples: float = 1.0):
+    """Decorate a ``@given`` test that takes the ``impl`` fixture, so Hypothesis accepts it.
+
+    ``impl`` is function-scoped (pytest's default) but returns a cached, stateless ``Implementation``:
+    nothing is set up or torn down per example, which is what the ``function_scoped_fixture`` health check
+    guards against. The other settings come from the active profile (loaded before test modules import).
+
+    Args:
+        examples: the fraction of the profile's ``max_examples`` to run (at least 10), for a property that
+            is cheap to satisfy but expensive to run across the whole implementation x activation x dtype
+            matrix; every use says why.
+    """
+
+    def decorate(test):
+        checks = (*settings.default.suppress_health_check, HealthCheck.function_scoped_fixture)
+        if examples == 1.0:
+            return settings(suppress_health_check=checks)(test)
+        count = max(10, round(settings.default.max_examples * examples))
+        return settings(suppress_health_check=checks, max_examples=count)(test)
+
+    return decorate if test is None else decorate(test)
+
+
+def _names(activations) -> tuple[str, ...]:
+    return (activations,) if isinstance(activations, str) else tuple(activations)
+
+
+def skip_if_unsupported(impl: Implementation, activations: str | Sequence[str], dtype) -> None:
+    """Skip the test, with the implementation's own reason, if it does not cover ``activations`` in ``dtype``.
+
+    ``activations`` is a name, a sequence of names, or ``"mixed"`` (then the test draws only from the
+    activations ``impl`` supports, and is skipped only when it supports none).
+    """
+    names = _names(activations)
+    if names == (MIXED,):
+        reason = impl.unsupported((), dtype) or (None if impl.activations else f"{impl.name} supports no activation")
+    else:
+        reason = impl.unsupported(names, dtype)
+    if reason is not None:
+        pytest.skip(reason)
+
+
+def cases_for(
+    impl: Implementation | None, activation: str, dtype, *, biases=None, well_scaled: bool = False
+) -> st.SearchStrategy[strategies.Case]:
+    """Return a strategy for cases with ``activation`` (or ``"mixed"``) in ``dtype`` that ``impl`` supports.
+
+    - impl: the implementation under test; None means every activation is allowed.
+    - activation: a name, or ``"mixed"`` for one activation drawn per layer.
+    - biases, well_scaled: as for ``strategies.cases``.
+    """
+    supported = vocabulary.NAMES if impl is None else tuple(n for n in vocabulary.NAMES if n in impl.activations)
+    if activation != MIXED or supported == vocabulary.NAMES:
+        return strategies.cases(activations=activation, dtype=dtype, biases=biases, well_scaled=well_scaled)
+    return _mixed_cases(supported, dtype, biases, well_scaled)
+
+
+@st.composite
+def _mixed_cases(draw, supported: tuple[str, ...], dtype, biases, well_scaled: bool) -> strategies.Case:
+    # "mixed" restricted to what the implementation supports: the depth must be known before the names.
+    widths = draw(strategies.architectures(), label="widths")
+    names = tuple(draw(st.sampled_from(supported)) for _ in widths[1:])
+    return draw(strategies.cases(activations=names, dtype=dtype, biases=biases, widths=widths, well_scaled=well_scaled))
+
+
+def assume_no_ambiguous_kinks(bounds: Bounds) -> None:
+    """Reject the example if some pre-activation lies within its rounding-error bound of a relu-type kink.
+
+    There the branch that a correct implementation takes is not determined by the maths (its computed
+    ``z`` may land on either side), so its derivative may be either one-sided value: no bound covers that
+    without becoming vacuous. Exact kinks (``z == 0`` computed exactly by everyone) are not rejected: they
+    are compared through the kink-convention table. Each rejection is counted in ``REJECTIONS`` and shown
+    as a Hypothesis event (``--hypothesis-show-statistics``).
+
+    Outside a Hypothesis test (a check run on a fixed example), an ambiguous example is an error in the
+    example, not a rejection: it raises ``ValueError``.
+    """
+    if not any(m.any() for m in bounds.ambiguous):
+        return
+    if not currently_in_test_context():
+        raise ValueError("the example has a pre-activation within its error bound of a kink: it cannot be checked")
+    REJECTIONS["ambiguous kink"] += 1
+    event("rejected: a pre-activation within its error bound of a kink")
+    assume(False)
+
+
+def gradient_bounds_for(net: network.Network, x: np.ndarray, y: np.ndarray, impl) -> Bounds:
+    """Return ``tolerances.gradient_bounds`` for ``impl``: at an exact kink, with ``impl``'s convention.
+
+    At an exact kink ``|delta| = |D| |sigma'(0)|``, so the magnitudes the bound is built from (there and in
+    every layer below) depend on the convention: jax's leaky_relu'(0) = 1 makes them up to 100 times those of
+    the reference's 0.01. Bounding jax with the reference's magnitudes would be too tight there.
+    """
+    bounds = tolerances.gradient_bounds(net, x, y)
+    overrides = kink_conventions.overrides(impl)
+    if not any(m.any() for m, name in zip(bounds.exact_kinks, net.activations, strict=True) if name in overrides):
+        return bounds
+    return tolerances.gradient_bounds(net, x, y, kink_derivatives=overrides)
+
+
+def reference_forward(net: network.Network, x: np.ndarray) -> np.ndarray:
+    """Return the reference's output for ``(net, x)``, computed in float64 on the exact float64 cast."""
+    return network.forward(net.astype(np.float64), x.astype(np.float64))[0]
+
+
+def reference_result(net: network.Network, x: np.ndarray, y: np.ndarray, impl) -> Result:
+    """Return the reference's loss and gradients in float64, with ``impl``'s convention at exact kinks.
+
+    Args:
+        impl: the implementation the result is compared with, or its name (``kink_conventions`` keys).
+    """
+    loss, grads = network.loss_and_gradients(
+        net.astype(np.float64),
+        x.astype(np.float64),
+        y.astype(np.float64),
+        kink_derivatives=kink_conventions.overrides(impl),
+    )
+    return Result(loss, grads.weights, grads.biases, grads.x)
+
+
+def attach_reproduction(exc: BaseException | None, net, x=None, y=None) -> BaseException | None:
+    """Attach the case as code that rebuilds it: to ``exc`` as a note, or (``exc`` None) as a Hypothesis note.
+
+    Returns ``exc``, so that ``raise attach_reproduction(exc, ...)`` reads naturally.
+    """
+    code = "Reproduce with:\n" + strategies.network_as_code(net, x, y)
+    if exc is None:
+        note(code)
+    else:
+        exc.add_note(code)
+    return exc
+
+
+@contextlib.contextmanager
+def reproduction_on_failure(net, x=None, y=None) -> Iterator[None]:
+    """Within the block, add the case as code to any ``AssertionError`` (a failed check) that escapes it."""
+    try:
+        yield
+    except AssertionError as exc:
+        attach_reproduction(exc, net, x, y)
+        raise
+
+
+def describe(impl: Implementation | str, net: network.Network) -> str:
+    """Return a short context string for failure messages: who is compared, on what network."""
+    name = impl if isinstance(impl, str) else impl.name
+    biases = "with biases" if net.biases is not None else "no biases"
+    return f"{name} vs reference; network {net.widths} {list(net.activations)} {net.dtype}, {biases}"

@@ -1,0 +1,94 @@
+"""What each framework returns for the derivative of relu and leaky_relu exactly at the kink, z == 0.
+
+The derivative does not exist there, so every framework picks a convention; they differ, and a comparison
+at an exact kink must go through this table rather than filter such points away. The table was recorded by
+calling each backend's own autodiff through the contract (``properties/test_kink_conventions.py`` does the
+same on every run, so a framework that changes its convention fails that test and the table is updated on
+purpose, never silently):
+
+    activation   reference (numpy)   torch 2.13.0          jax 0.10.2
+    relu         0                   0                     0
+    leaky_relu   0.01 (the slope)    0.01 (backward z > 0) 1.0 (jnp.where(x >= 0, x, slope * x))
+
+``-0.0`` follows the same convention everywhere (each rule compares ``z > 0`` or ``z >= 0``, and ``-0.0 == 0``),
+but whether a matrix product yields ``-0.0`` or ``+0.0`` depends on the BLAS, so the table is about ``+0.0``.
+
+Design constraints a reader must not break:
+- Keys are implementation names (the module's ``NAME``): ``numpy`` (the reference), ``torch``, ``jax``.
+- An implementation not in the table (a user's ``--impl``) may declare its own convention in a module-level
+  ``KINK_DERIVATIVES = {"leaky_relu": 1.0}``; otherwise it is expected to follow the reference's.
+- Each framework's row records the version it was measured with; ``installed_version`` says what is here now.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from collections.abc import Mapping
+from typing import Any
+
+from reference import activations
+
+# implementation name -> {activation: derivative at exactly 0}
+TABLE: dict[str, dict[str, float]] = {
+    "numpy": dict(activations.KINK_CONVENTION),  # the reference: the left branch (relu'(0) = 0, slope)
+    "torch": {"relu": 0.0, "leaky_relu": 0.01},
+    "jax": {"relu": 0.0, "leaky_relu": 1.0},
+}
+
+# implementation name -> the distribution whose version the row was recorded with, and that version.
+# (The numpy row is this repository's reference, not NumPy's: it has no version of its own.)
+RECORDED_WITH: dict[str, tuple[str, str]] = {
+    "torch": ("torch", "2.13.0"),
+    "jax": ("jax", "0.10.2"),
+}
+
+KINKED = tuple(name for name, act in activations.ACTIVATIONS.items() if act.kink is not None)
+
+
+def derivatives_at_kinks(impl: Any) -> dict[str, float]:
+    """Return ``{activation: derivative at its kink}`` that ``impl`` is expected to use.
+
+    Args:
+        impl: an implementation name, or a ``backends.Implementation`` (then a module-level
+            ``KINK_DERIVATIVES`` mapping, if it defines one, overrides the table for its activations).
+    """
+    name = impl if isinstance(impl, str) else impl.name
+    expected = dict(TABLE.get(name, TABLE["numpy"]))
+    declared: Mapping[str, float] | None = None
+    if not isinstance(impl, str):
+        declared = getattr(impl.module, "KINK_DERIVATIVES", None)
+    if declared:
+        unknown = set(declared) - set(KINKED)
+        if unknown:
+            raise ValueError(f"{name}: KINK_DERIVATIVES names {sorted(unknown)}; only {list(KINKED)} have a kink")
+        expected.update({k: float(v) for k, v in declared.items()})
+    return expected
+
+
+def overrides(impl: Any) -> dict[str, float]:
+    """Return only the kink derivatives where ``impl``'s convention differs from the reference's.
+
+    This is the ``kink_derivatives`` argument of ``reference.network.loss_and_gradients`` that makes the
+    reference reproduce ``impl``'s convention.
+    """
+    return {k: v for k, v in derivatives_at_kinks(impl).items() if v != activations.KINK_CONVENTION[k]}
+
+
+def _base_version(version: str) -> str:
+    return version.split("+", 1)[0]  # "2.13.0+cpu" -> "2.13.0": the local build tag changes no maths
+
+
+def installed_version(impl_name: str) -> str | None:
+    """Return the installed version of the framework behind ``impl_name``'s row, or None if it has no row."""
+    if impl_name not in RECORDED_WITH:
+        return None
+    distribution, _ = RECORDED_WITH[impl_name]
+    try:
+        return _base_version(importlib.metadata.version(distribution))
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def recorded_version(impl_name: str) -> str | None:
+    """Return the framework version ``impl_name``'s row was recorded with, or None if it has no row."""
+    return RECORDED_WITH[impl_name][1] if impl_name in RECORDED_WITH else None

@@ -1,0 +1,43 @@
+"""Family 2: every implementation's loss and gradients agree with the reference's, within the rounding bound.
+
+Claim: for every network, batch and target, every activation, float32 and float64, with and without biases,
+the loss, ``dL/dW_l``, ``dL/db_l`` and -- where the implementation provides it -- ``dL/dx`` are within
+``bound_impl + bound_reference`` (``gradient_bounds(...).agree()``) of the reference's, elementwise.
+
+Kinks are handled exactly, never by widening the bound: where a pre-activation sits exactly on a relu-type
+kink and every implementation computes it exactly, the reference uses the implementation's documented
+convention (``kink_conventions``); where it is merely within its error bound of a kink, the branch is
+undetermined and the example is rejected by ``assume_no_ambiguous_kinks``.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from properties import helpers
+from properties.assertions import assert_gradients_within_bounds
+
+
+def check_gradients_match_reference(impl, net, x, y) -> None:
+    """Assert ``impl``'s loss and gradients agree with the reference's within the pair's rounding bound."""
+    bounds = helpers.gradient_bounds_for(net, x, y, impl)
+    helpers.assume_no_ambiguous_kinks(bounds)
+    with helpers.reproduction_on_failure(net, x, y):
+        # Reference: float64, with impl's convention at exact kinks.
+        expected = helpers.reference_result(net, x, y, impl)
+        # Implementation under test (dL/dx only when it defines loss_and_input_gradients).
+        actual = impl.loss_and_gradients(net, x, y)
+        # Compare every quantity against bound_impl + bound_reference.
+        assert_gradients_within_bounds(actual, expected, bounds.agree(), helpers.describe(impl, net))
+
+
+@pytest.mark.parametrize("activation", helpers.ACTIVATION_PARAMS)
+@pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
+@helpers.allows_impl_fixture
+@given(data=st.data())
+def test_gradients_match_reference(impl, dtype, activation, data) -> None:
+    helpers.skip_if_unsupported(impl, activation, dtype)
+    net, x, y = data.draw(helpers.cases_for(impl, activation, dtype), label="case")
+    check_gradients_match_reference(impl, net, x, y)

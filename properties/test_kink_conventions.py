@@ -1,0 +1,133 @@
+"""Family 9: conventions at kinks -- what each framework returns for relu'(0) and leaky_relu'(0).
+
+Claims:
+- Every implementation's derivative exactly at the kink is the one ``kink_conventions.TABLE`` documents for
+  it (recorded with torch 2.13.0 and jax 0.10.2): a framework that changes its convention fails here, and the
+  table is updated on purpose.
+- Agreement at exact kinks goes through the table: on networks whose pre-activations sit exactly on a kink
+  (dead units with zero incoming weights and bias in every layer, zero samples with zero first-layer biases),
+  every gradient agrees with the reference run with the implementation's convention, within the usual bound.
+  Those pre-activations are computed exactly by everyone (each product is an exact zero), so nothing about
+  them is filtered away or covered by a widened tolerance.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from properties import helpers, kink_conventions, strategies
+from properties.assertions import assert_gradients_within_bounds
+from reference.network import Network
+
+
+def measured_kink_derivative(impl, activation: str, dtype) -> float:
+    """Return ``sigma'(0)`` as ``impl``'s own autodiff computes it, through the contract.
+
+    One unit, no bias: ``x = 1``, ``W = 0``, so ``z = 1 * 0 = +0.0`` exactly; ``y = -1`` and ``sigma(0) = 0``
+    give ``dL/dA = sigma(0) - y = 1``, hence ``dL/dW = x * sigma'(0) * 1 = sigma'(0)``.
+    """
+    dtype = np.dtype(dtype)
+    net = Network((np.zeros((1, 1), dtype),), None, (activation,))
+    x, y = np.ones((1, 1), dtype), -np.ones((1, 1), dtype)
+    return float(impl.loss_and_gradients(net, x, y).weights[0][0, 0])
+
+
+def check_kink_derivative_matches_table(impl, activation: str, dtype) -> None:
+    """Assert ``impl``'s derivative of ``activation`` at exactly 0 is the table's entry for it."""
+    # The table's entry (or the implementation's declared KINK_DERIVATIVES, or the reference's convention).
+    # Rounded to the dtype: 0.01 in float32 is 0.009999999776482582.
+    expected = float(np.dtype(dtype).type(kink_conventions.derivatives_at_kinks(impl)[activation]))
+    # What the implementation's autodiff returns.
+    measured = measured_kink_derivative(impl, activation, dtype)
+    # Compare exactly: a convention is a choice of value, not a rounding.
+    if measured != expected:
+        recorded = kink_conventions.recorded_version(impl.name)
+        installed = kink_conventions.installed_version(impl.name)
+        versions = f" (table recorded with {recorded}, installed {installed})" if recorded else ""
+        raise AssertionError(
+            f"{impl.name}: {activation}'(0) is {measured!r} in {np.dtype(dtype).name}, but the kink-convention "
+            f"table says {expected!r}{versions}. If the framework changed its convention, update "
+            f"properties/kink_conventions.py (value and version); a user's implementation may declare "
+            f"KINK_DERIVATIVES = {{{activation!r}: {measured!r}}}."
+        )
+
+
+def check_gradients_at_exact_kinks_follow_the_table(impl, net, x, y) -> None:
+    """Assert gradients agree with the reference run with ``impl``'s kink convention, on a case with exact kinks."""
+    bounds = helpers.gradient_bounds_for(net, x, y, impl)
+    if not any(m.any() for m in bounds.exact_kinks):
+        raise ValueError("the case has no exact kink: exact_kink_cases is broken")  # not a failed claim
+    helpers.assume_no_ambiguous_kinks(bounds)
+    with helpers.reproduction_on_failure(net, x, y):
+        # Reference: float64, with impl's documented convention where z == 0 exactly.
+        expected = helpers.reference_result(net, x, y, impl)
+        # Implementation under test.
+        actual = impl.loss_and_gradients(net, x, y)
+        # Compare: the convention enters through the reference; the bound is the usual one.
+        conventions = kink_conventions.derivatives_at_kinks(impl)
+        context = f"{helpers.describe(impl, net)}; kink convention {conventions}"
+        assert_gradients_within_bounds(actual, expected, bounds.agree(), context)
+
+
+@st.composite
+def exact_kink_cases(draw, impl, activation: str, dtype) -> strategies.Case:
+    """Return a strategy for cases with pre-activations exactly on the kink, in every layer.
+
+    From a drawn case: in every layer one unit loses its incoming weights and bias (its pre-activation is an
+    exact 0 for every sample, whatever the rounding of the layers above); and, when drawn, one sample
+    becomes all zeros and the first layer's biases zero (that sample's first-layer pre-activations are 0).
+    The dead unit's convention shows in ``dL/dW_l[:, j]`` and ``dL/db_l[j]`` (``delta = D sigma'(0)``).
+
+    - impl, activation, dtype: as for ``helpers.cases_for``.
+    """
+    net, x, y = draw(helpers.cases_for(impl, activation, dtype), label="case before the kinks")
+    weights = [w.copy() for w in net.weights]
+    biases = None if net.biases is None else [b.copy() for b in net.biases]
+    for layer, w in enumerate(weights):
+        unit = draw(st.integers(0, w.shape[1] - 1), label=f"dead unit of layer {layer + 1}")
+        w[:, unit] = 0
+        if biases is not None:
+            biases[layer][unit] = 0
+    x = x.copy()
+    if draw(st.booleans(), label="a zero sample"):
+        x[draw(st.integers(0, x.shape[0] - 1), label="zero sample")] = 0
+        if biases is not None:
+            biases[0][:] = 0
+    return strategies.Case(Network(tuple(weights), None if biases is None else tuple(biases), net.activations), x, y)
+
+
+@pytest.mark.parametrize("activation", helpers.KINKED_ACTIVATION_PARAMS)
+@pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
+def test_kink_derivative_matches_table(impl, dtype, activation) -> None:
+    helpers.skip_if_unsupported(impl, activation, dtype)
+    check_kink_derivative_matches_table(impl, activation, dtype)
+
+
+def test_kink_table_was_recorded_with_installed_version(impl) -> None:
+    """The table's row for a framework names the version it was recorded with; a different one is reported.
+
+    Not a failure: ``test_kink_derivative_matches_table`` checks the values themselves on any version. The
+    skip reason (shown by ``-ra``) says which row to re-record.
+    """
+    recorded = kink_conventions.recorded_version(impl.name)
+    if recorded is None:
+        pytest.skip(f"{impl.name} has no versioned row in the kink-convention table")
+    installed = kink_conventions.installed_version(impl.name)
+    if installed != recorded:
+        pytest.skip(
+            f"kink table row {impl.name!r} was recorded with {recorded}; installed is {installed}: "
+            "if test_kink_derivative_matches_table passes, update RECORDED_WITH in properties/kink_conventions.py"
+        )
+
+
+@pytest.mark.parametrize("activation", helpers.KINKED_ACTIVATION_PARAMS)
+@pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
+@helpers.allows_impl_fixture
+@given(data=st.data())
+def test_gradients_at_exact_kinks_follow_the_table(impl, dtype, activation, data) -> None:
+    helpers.skip_if_unsupported(impl, activation, dtype)
+    net, x, y = data.draw(exact_kink_cases(impl, activation, dtype), label="case")
+    check_gradients_at_exact_kinks_follow_the_table(impl, net, x, y)

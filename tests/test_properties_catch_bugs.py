@@ -1,0 +1,317 @@
+"""Each property family rejects a planted bug: the property's own check, run on a buggy implementation, fails.
+
+The planted implementations live in ``tests/planted/`` and are loaded through the contract loader, as a user's
+``--impl`` would be. Each test runs the same ``check_<claim>`` function that the property's ``@given`` test
+runs, on a fixed example chosen to expose the bug, and asserts that it raises ``AssertionError`` (a
+``ContractError`` is one). The control (``correct_plain_network.py``, the same plain network with nothing
+changed) passes every one of those checks on the same example, so a failure is the bug's doing. A few tests
+also let Hypothesis find a failing case from the property's own strategy (``hypothesis.find``), which shows the
+strategy reaches the regime the bug needs.
+"""
+
+from __future__ import annotations
+
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, Phase, find, settings
+
+import backends
+from backends.contract import Implementation
+from properties import helpers
+from properties.test_contract import (
+    check_calls_are_deterministic,
+    check_inputs_are_not_mutated,
+    check_no_state_is_carried_between_calls,
+    check_outputs_are_finite_where_the_reference_is,
+    check_outputs_have_contract_shapes_and_dtypes,
+)
+from properties.test_finite_differences import (
+    check_gradients_match_central_differences,
+    check_gradients_match_complex_step,
+)
+from properties.test_forward_agreement import check_forward_matches_reference
+from properties.test_gradient_agreement import check_gradients_match_reference
+from properties.test_kink_conventions import (
+    check_gradients_at_exact_kinks_follow_the_table,
+    check_kink_derivative_matches_table,
+    exact_kink_cases,
+)
+from reference import activations, network, seed
+from reference.network import Gradients, Network
+
+PLANTED = Path(__file__).parent / "planted"
+FIND = settings(
+    max_examples=300,
+    derandomize=True,
+    database=None,
+    phases=[Phase.generate],
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
+
+
+def planted(name: str) -> Implementation:
+    return backends.load(str(PLANTED / f"{name}.py"))
+
+
+CONTROL = planted("correct_plain_network")
+
+
+def _fails(check, *args) -> bool:
+    try:
+        check(*args)
+    except AssertionError:
+        return True
+    return False
+
+
+def assert_check_rejects(check, bug: Implementation, *args) -> None:
+    """Assert ``check`` passes for the control and fails for ``bug`` on the same example."""
+    check(CONTROL, *args)
+    with pytest.raises(AssertionError):
+        check(bug, *args)
+
+
+def _net(*weights, biases=None, activations=None) -> Network:
+    weights = tuple(np.asarray(w, dtype=np.float64) for w in weights)
+    names = activations or ("identity",) * len(weights)
+    return Network(weights, None if biases is None else tuple(np.asarray(b, np.float64) for b in biases), names)
+
+
+RNG = np.random.default_rng(20240607)
+X, Y = seed.data()
+SMALL_X = X / 8  # moderate pre-activations for the seed network
+
+
+def _seed(activation, biases=False, dtype=np.float64):
+    net = seed.initial_network(activation)
+    if biases:
+        net = Network(net.weights, tuple(RNG.standard_normal(w.shape[1]) * 0.5 for w in net.weights), net.activations)
+    return net.astype(dtype)
+
+
+# -- family 1: forward agreement ---------------------------------------------------------------------------------
+
+
+def test_forward_agreement_rejects_the_gelu_tanh_approximation() -> None:
+    assert_check_rejects(
+        check_forward_matches_reference, planted("forward_gelu_tanh_approximation"), _seed("gelu"), SMALL_X
+    )
+
+
+def test_forward_agreement_rejects_softplus_cut_off_at_20() -> None:
+    # z = 21: the cut-off drops log1p(e^-21) = 7.6e-10, against a float64 bound of ~1e-13.
+    net = _net([[21.0]], activations=("softplus",))
+    assert_check_rejects(
+        check_forward_matches_reference, planted("forward_softplus_threshold_20"), net, np.array([[1.0]])
+    )
+
+
+def test_forward_agreement_finds_the_gelu_bug_from_its_own_strategy() -> None:
+    bug = planted("forward_gelu_tanh_approximation")
+    find(
+        helpers.cases_for(bug, "gelu", np.float64),
+        lambda case: _fails(check_forward_matches_reference, bug, case.net, case.x),
+        settings=FIND,
+    )
+
+
+# -- family 2: gradient agreement --------------------------------------------------------------------------------
+
+
+def test_gradient_agreement_rejects_a_doubled_last_layer_gradient() -> None:
+    assert_check_rejects(
+        check_gradients_match_reference, planted("gradient_last_layer_doubled"), _seed("tanh"), SMALL_X, Y
+    )
+
+
+def test_gradient_agreement_rejects_a_batch_mean_bias_gradient() -> None:
+    assert_check_rejects(
+        check_gradients_match_reference, planted("gradient_bias_batch_mean"), _seed("sigmoid", biases=True), SMALL_X, Y
+    )
+
+
+def test_gradient_agreement_rejects_an_untransposed_square_layer() -> None:
+    net = _net(RNG.standard_normal((3, 3)), RNG.standard_normal((3, 1)), activations=("tanh", "identity"))
+    assert_check_rejects(check_gradients_match_reference, planted("gradient_input_untransposed"), net, SMALL_X, Y)
+
+
+def test_gradient_agreement_finds_the_bias_bug_from_its_own_strategy() -> None:
+    bug = planted("gradient_bias_batch_mean")
+    find(
+        helpers.cases_for(bug, "tanh", np.float32, biases=True),
+        lambda case: _fails(check_gradients_match_reference, bug, *case),
+        settings=FIND,
+    )
+
+
+# -- family 3: hand-derived gradients against complex step and central differences -------------------------------
+
+
+def _planted_gradients(derivative):
+    """Return a ``(net, x, y) -> (loss, Gradients)`` whose backward pass uses ``derivative`` for sigma'."""
+    bug = types.SimpleNamespace(NAME="planted-derivative")
+    import sys
+
+    sys.path.insert(0, str(PLANTED))
+    try:
+        from _planted_network import contract
+    finally:
+        sys.path.remove(str(PLANTED))
+    _, _, loss_and_input_gradients = contract(derivative=derivative)
+
+    def gradients(net, x, y):
+        loss, dws, dbs, dx = loss_and_input_gradients(list(net.weights), net.biases, list(net.activations), x, y)
+        return loss, Gradients(tuple(dws), None if dbs is None else tuple(dbs), dx)
+
+    bug.gradients = gradients
+    return gradients
+
+
+def _tanh_derivative_without_square(name, z):
+    # tanh' written as 1 - tanh(z) instead of 1 - tanh(z)^2: a slip in a hand derivation
+    return 1 - np.tanh(z) if name == "tanh" else activations.derivative(name, z)
+
+
+def _silu_derivative_without_product_rule(name, z):
+    # silu' written as sigma(z), forgetting the z sigma'(z) term of the product rule
+    return activations.apply("sigmoid", z) if name == "silu" else activations.derivative(name, z)
+
+
+HAND_DERIVATION_SLIPS = [
+    pytest.param(_tanh_derivative_without_square, "tanh", id="tanh-missing-square"),
+    pytest.param(_silu_derivative_without_product_rule, "silu", id="silu-missing-product-rule"),
+]
+
+
+def _well_scaled_seed(activation):
+    net = seed.initial_network(activation)
+    return Network(tuple(w / 4 for w in net.weights), None, net.activations), SMALL_X, Y / 32
+
+
+@pytest.mark.parametrize(("derivative", "activation"), HAND_DERIVATION_SLIPS)
+def test_complex_step_rejects_a_hand_derivation_slip(derivative, activation) -> None:
+    net, x, y = _well_scaled_seed(activation)
+    check_gradients_match_complex_step(net, x, y)  # the reference's own derivation passes
+    with pytest.raises(AssertionError):
+        check_gradients_match_complex_step(net, x, y, gradients=_planted_gradients(derivative))
+
+
+@pytest.mark.parametrize(("derivative", "activation"), HAND_DERIVATION_SLIPS)
+def test_central_differences_reject_a_hand_derivation_slip(derivative, activation) -> None:
+    net, x, y = _well_scaled_seed(activation)
+    assert check_gradients_match_central_differences(net, x, y) > 0  # the reference passes, on checked entries
+    with pytest.raises(AssertionError):
+        check_gradients_match_central_differences(net, x, y, gradients=_planted_gradients(derivative))
+
+
+def test_central_differences_reject_a_gradient_off_by_one_part_in_a_million() -> None:
+    # The derived bound is tight enough for more than factor-2 bugs.
+    net, x, y = _well_scaled_seed("gelu")
+
+    def slightly_off(net, x, y):
+        loss, g = network.loss_and_gradients(net, x, y)
+        return loss, g._replace(weights=tuple(w * (1 + 1e-6) for w in g.weights))
+
+    with pytest.raises(AssertionError):
+        check_gradients_match_central_differences(net, x, y, gradients=slightly_off)
+
+
+# -- family 8: the contract ----------------------------------------------------------------------------------------
+
+
+def test_contract_rejects_a_mutated_input() -> None:
+    assert_check_rejects(check_inputs_are_not_mutated, planted("contract_mutates_input"), _seed("tanh"), SMALL_X, Y)
+
+
+def test_contract_rejects_a_dtype_change() -> None:
+    assert_check_rejects(
+        check_outputs_have_contract_shapes_and_dtypes,
+        planted("contract_float64_output"),
+        _seed("tanh", dtype=np.float32),
+        SMALL_X.astype(np.float32),
+        Y.astype(np.float32),
+    )
+
+
+def test_contract_rejects_nondeterministic_summation() -> None:
+    net = _net(RNG.standard_normal((3, 16)), RNG.standard_normal((16, 1)) / 4, activations=("tanh", "identity"))
+    x = RNG.standard_normal((4, 3))
+    assert_check_rejects(check_calls_are_deterministic, planted("contract_nondeterministic"), net, x, Y)
+
+
+def test_contract_rejects_accumulated_gradients() -> None:
+    bug = planted("contract_accumulates_gradients")
+    case_a = (_seed("tanh"), SMALL_X, Y)
+    case_b = (_seed("tanh", biases=False), SMALL_X[::-1].copy(), Y)
+    assert_check_rejects(check_calls_are_deterministic, bug, *case_a)
+    assert_check_rejects(check_no_state_is_carried_between_calls, bug, case_a, case_b)
+
+
+def test_contract_rejects_an_overflowing_softplus() -> None:
+    # z = 1000: exp overflows float64 (e^710) and float32 (e^89); the reference's softplus returns 1000.
+    for dtype in (np.float64, np.float32):
+        net = _net([[1000.0]], activations=("softplus",)).astype(dtype)
+        x, y = np.ones((1, 1), dtype), np.zeros((1, 1), dtype)
+        assert_check_rejects(
+            check_outputs_are_finite_where_the_reference_is, planted("contract_naive_softplus"), net, x, y
+        )
+
+
+def test_contract_finds_the_overflow_from_its_own_strategy() -> None:
+    # Only the strategies' "large" regime reaches e^89: this shows it is drawn.
+    bug = planted("contract_naive_softplus")
+    find(
+        helpers.cases_for(bug, "softplus", np.float32),
+        lambda case: _fails(check_outputs_are_finite_where_the_reference_is, bug, *case),
+        settings=FIND,
+    )
+
+
+# -- family 9: kink conventions --------------------------------------------------------------------------------------
+
+
+def _dead_unit_case(activation: str):
+    # Unit 2 of the first layer has no incoming weight and no bias: z = 0 exactly for every sample.
+    w1 = np.array([[0.5, 0.0, -0.25], [-0.3, 0.0, 0.4], [0.2, 0.0, 0.1]])
+    w2 = np.array([[0.7], [-0.9], [0.3]])
+    net = _net(w1, w2, biases=([0.1, 0.0, -0.1], [0.05]), activations=(activation, "identity"))
+    return net, SMALL_X, Y / 32
+
+
+@pytest.mark.parametrize(
+    ("bug", "activation"),
+    [("kink_relu_derivative_one", "relu"), ("kink_undeclared_leaky_convention", "leaky_relu")],
+)
+def test_kink_table_rejects_an_undocumented_convention(bug, activation) -> None:
+    for dtype in (np.float32, np.float64):
+        assert_check_rejects(check_kink_derivative_matches_table, planted(bug), activation, dtype)
+    assert_check_rejects(check_gradients_at_exact_kinks_follow_the_table, planted(bug), *_dead_unit_case(activation))
+
+
+def test_kink_table_accepts_a_declared_convention() -> None:
+    # The same implementation, declaring KINK_DERIVATIVES, passes both checks: the table is the mechanism.
+    module = planted("kink_undeclared_leaky_convention").module
+    declared = Implementation(
+        types.SimpleNamespace(
+            NAME="planted-declared-leaky-convention",
+            KINK_DERIVATIVES={"leaky_relu": 1.0},
+            forward=module.forward,
+            loss_and_gradients=module.loss_and_gradients,
+            loss_and_input_gradients=module.loss_and_input_gradients,
+        )
+    )
+    check_kink_derivative_matches_table(declared, "leaky_relu", np.float64)
+    check_gradients_at_exact_kinks_follow_the_table(declared, *_dead_unit_case("leaky_relu"))
+
+
+def test_kink_property_finds_the_relu_bug_from_its_own_strategy() -> None:
+    bug = planted("kink_relu_derivative_one")
+    find(
+        exact_kink_cases(bug, "relu", np.float64),
+        lambda case: _fails(check_gradients_at_exact_kinks_follow_the_table, bug, *case),
+        settings=FIND,
+    )
