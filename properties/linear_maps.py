@@ -65,7 +65,8 @@ class Exact(NamedTuple):
 
     def to_float64(self) -> np.ndarray:
         """Return the entries correctly rounded to float64 (error at most ``U64 |value|``, plus underflow)."""
-        flat = [float(Fraction(int(v)) * self.scale) for v in self.ints.ravel()]
+        n, d = self.scale.numerator, self.scale.denominator
+        flat = [int(v) * n / d for v in self.ints.ravel()]  # int / int true division is correctly rounded
         return np.array(flat, dtype=np.float64).reshape(self.shape)
 
 

@@ -147,7 +147,11 @@ def check_linear_conservation_law(impl, net: Network, x, y, eta: Fraction) -> No
 
 
 def check_unit_conservation_law(impl, net: Network, x, y, eta: Fraction, bounds=None) -> None:
-    """Assert one step changes every homogeneous hidden unit's ``q_i`` by ``eta^2 q_i(G)`` (within the bound)."""
+    """Assert one step changes every hidden unit's ``q_i`` by ``eta^2 q_i(G)``, within the bound.
+
+    True when every hidden layer is positively homogeneous (relu; also identity); tanh breaks it (the control).
+    ``bounds``: ``gradient_bounds(net, x, y)`` if the caller already has it.
+    """
     with helpers.reproduction_on_failure(net, x, y):
         result = impl.loss_and_gradients(net, x, y)
         bounds = bounds if bounds is not None else gradient_bounds(net, x, y)
