@@ -44,6 +44,7 @@ the factors ``gamma`` they carry).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -165,8 +166,16 @@ def forward_bound(net: Network, x: np.ndarray) -> np.ndarray:
     return _forward_bounds(net, x)[4][-1]
 
 
-def gradient_bounds(net: Network, x: np.ndarray, y: np.ndarray) -> Bounds:
-    """Return the bounds on the output, loss and every gradient of ``0.5 sum((forward(x) - y)^2)``."""
+def gradient_bounds(
+    net: Network, x: np.ndarray, y: np.ndarray, kink_derivatives: Mapping[str, float] | None = None
+) -> Bounds:
+    """Return the bounds on the output, loss and every gradient of ``0.5 sum((forward(x) - y)^2)``.
+
+    Args:
+        kink_derivatives: the derivative an implementation uses exactly at a kink, per activation (as in
+            ``reference.network.backward``); it sets the magnitude |sigma'| the bounds propagate there.
+    """
+    kink_derivatives = kink_derivatives or {}
     u, tiny = unit_roundoff(net.dtype), float(np.finfo(net.dtype).smallest_normal)
     wide, out, cache, e_z, e_a, mags = _forward_bounds(net, x)
     r = out - y.astype(np.float64)
@@ -179,7 +188,7 @@ def gradient_bounds(net: Network, x: np.ndarray, y: np.ndarray) -> Bounds:
     for layer in reversed(range(net.depth)):
         name, z, ez = net.activations[layer], cache.preactivations[layer], e_z[layer]
         consts, kink = CONSTANTS[name], activations.get(name).kink
-        s = activations.derivative(name, z)
+        s = activations.derivative(name, z, kink_derivatives.get(name))
         if name == "identity":
             s_err = np.zeros_like(z)  # sigma' = 1 exactly
         elif kink is None:
