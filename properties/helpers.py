@@ -39,25 +39,36 @@ DTYPE_PARAMS = [pytest.param(np.dtype(name), id=name) for name in ("float32", "f
 REJECTIONS: Counter = Counter()
 
 
-def allows_impl_fixture(test=None, *, examples: float = 1.0):
-    """Decorate a ``@given`` test that takes the ``impl`` fixture, so Hypothesis accepts it.
+def fraction_of_examples(fraction: float) -> settings:
+    """Return a settings decorator that runs ``fraction`` of the active profile's ``max_examples`` (at least 10).
 
-    ``impl`` is function-scoped (pytest's default) but returns a cached, stateless ``Implementation``:
-    nothing is set up or torn down per example, which is what the ``function_scoped_fixture`` health check
-    guards against. The other settings come from the active profile (loaded before test modules import).
+    For a property that is cheap to satisfy but expensive across the whole implementation x activation x
+    dtype matrix; every use says why. The other settings come from the active profile (loaded before test
+    modules import), so ``thorough`` still runs proportionally more.
+    """
+    return settings(max_examples=_fraction(fraction))
+
+
+def _fraction(fraction: float) -> int:
+    return max(10, round(settings.default.max_examples * fraction))
+
+
+def allows_impl_fixture(test=None, *, examples: float = 1.0):
+    """Decorate a ``@given`` test that takes the ``impl`` fixture (and optionally runs fewer examples).
+
+    ``impl`` is function-scoped but returns a cached, stateless ``Implementation``, so the
+    ``function_scoped_fixture`` health check does not apply; conftest's profiles now suppress it themselves,
+    and this decorator remains for the tests written before they did.
 
     Args:
-        examples: the fraction of the profile's ``max_examples`` to run (at least 10), for a property that
-            is cheap to satisfy but expensive to run across the whole implementation x activation x dtype
-            matrix; every use says why.
+        examples: as ``fraction_of_examples``; 1.0 keeps the profile's ``max_examples``.
     """
 
     def decorate(test):
         checks = (*settings.default.suppress_health_check, HealthCheck.function_scoped_fixture)
         if examples == 1.0:
             return settings(suppress_health_check=checks)(test)
-        count = max(10, round(settings.default.max_examples * examples))
-        return settings(suppress_health_check=checks, max_examples=count)(test)
+        return settings(suppress_health_check=checks, max_examples=_fraction(examples))(test)
 
     return decorate if test is None else decorate(test)
 

@@ -153,7 +153,7 @@ def _draw_case(impl, dtype, activation, data) -> strategies.Case:
 # A third of the profile's examples: Implementation checks shapes, dtypes and mutation on every call that
 # every other property makes, so this test names the claim rather than adding coverage.
 @_property
-@helpers.allows_impl_fixture(examples=1 / 3)
+@helpers.fraction_of_examples(1 / 3)
 @given(data=st.data())
 def test_calls_keep_contract_shapes_and_dtypes_and_leave_inputs_alone(impl, dtype, activation, data) -> None:
     net, x, y = _draw_case(impl, dtype, activation, data)
@@ -162,7 +162,6 @@ def test_calls_keep_contract_shapes_and_dtypes_and_leave_inputs_alone(impl, dtyp
 
 
 @_property
-@helpers.allows_impl_fixture
 @given(data=st.data())
 def test_outputs_are_finite_where_the_reference_is(impl, dtype, activation, data) -> None:
     check_outputs_are_finite_where_the_reference_is(impl, *_draw_case(impl, dtype, activation, data))
@@ -171,7 +170,7 @@ def test_outputs_are_finite_where_the_reference_is(impl, dtype, activation, data
 # A third of the profile's examples: a nondeterministic reduction or a leaked cache shows on almost any
 # case; the value regimes matter less here than for the agreement properties.
 @_property
-@helpers.allows_impl_fixture(examples=1 / 3)
+@helpers.fraction_of_examples(1 / 3)
 @given(data=st.data())
 def test_results_depend_only_on_the_arguments(impl, dtype, activation, data) -> None:
     """Deterministic (A twice: the same bits) and stateless (A, B, then A: the first A's bits)."""

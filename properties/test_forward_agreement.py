@@ -31,7 +31,6 @@ def check_forward_matches_reference(impl, net, x) -> None:
 
 @pytest.mark.parametrize("activation", helpers.ACTIVATION_PARAMS)
 @pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
-@helpers.allows_impl_fixture
 @given(data=st.data())
 def test_forward_matches_reference(impl, dtype, activation, data) -> None:
     helpers.skip_if_unsupported(impl, activation, dtype)

@@ -35,7 +35,6 @@ def check_gradients_match_reference(impl, net, x, y) -> None:
 
 @pytest.mark.parametrize("activation", helpers.ACTIVATION_PARAMS)
 @pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
-@helpers.allows_impl_fixture
 @given(data=st.data())
 def test_gradients_match_reference(impl, dtype, activation, data) -> None:
     helpers.skip_if_unsupported(impl, activation, dtype)

@@ -125,7 +125,6 @@ def test_kink_table_was_recorded_with_installed_version(impl) -> None:
 
 @pytest.mark.parametrize("activation", helpers.KINKED_ACTIVATION_PARAMS)
 @pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
-@helpers.allows_impl_fixture
 @given(data=st.data())
 def test_gradients_at_exact_kinks_follow_the_table(impl, dtype, activation, data) -> None:
     helpers.skip_if_unsupported(impl, activation, dtype)
