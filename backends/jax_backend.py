@@ -8,7 +8,10 @@ Design constraints a reader must not break:
   own calls, with the ``jax.enable_x64`` context manager, so that importing this backend changes nothing for
   other JAX code in the process. (The flag is part of JAX's compile-cache key, so this costs no recompiles.)
 - Matmuls at ``Precision.HIGHEST``: on GPUs and TPUs the default may use TF32 or bfloat16 passes.
-- Shapes are bucketed so that JAX compiles once per (depth, activations, bias or not, dtype), not once per
+- The activations are data, not part of the compiled program: each layer's activation is an index that
+  ``jax.lax.switch`` uses to pick the jax.nn function at run time, so one program serves every choice of
+  activations (the chosen branch is the same jax.nn call, differentiated by the same autodiff).
+- Shapes are bucketed so that JAX compiles once per (depth, bias or not, dtype), not once per
   architecture and batch size: every width and the batch are zero-padded up to ``bucket(n)`` (16, or the next
   power of two above). Padding is exact: padded units have zero incoming and outgoing weights and zero bias,
   so they add exact zeros to every real sum; padded rows and output columns are masked out of the loss
@@ -49,13 +52,24 @@ DTYPES = ("float32", "float64")
 COMPILATIONS: Counter = Counter()
 
 
+_BRANCHES = tuple(ACTIVATIONS.values())
+_INDEX = {name: i for i, name in enumerate(ACTIVATIONS)}
+
+
+def _activate(activation, z):
+    """Apply ``activation``: a name (fixed when traced) or an index into ``ACTIVATIONS`` (chosen at run time)."""
+    if isinstance(activation, str):
+        return ACTIVATIONS[activation](z)
+    return jax.lax.switch(activation, _BRANCHES, z)
+
+
 def _forward(weights, biases, activations, x):
     a = x
-    for layer, (w, name) in enumerate(zip(weights, activations, strict=True)):
+    for layer, w in enumerate(weights):
         z = jnp.matmul(a, w, precision=jax.lax.Precision.HIGHEST)
         if biases is not None:
             z = z + biases[layer]
-        a = ACTIVATIONS[name](z)
+        a = _activate(activations[layer], z)
     return a
 
 
@@ -64,22 +78,26 @@ def _loss(weights, biases, x, y, mask, activations):
     return 0.5 * jnp.sum(r * r)
 
 
-def _note_trace(activations, biases, weights, x):
+def _note_trace(kind, biases, weights, x):
     widths = (x.shape[1], *(w.shape[1] for w in weights))
-    COMPILATIONS[(activations, biases is not None, widths, x.shape[0], str(x.dtype))] += 1
+    COMPILATIONS[(kind, biases is not None, widths, x.shape[0], str(x.dtype))] += 1
 
 
-@functools.partial(jax.jit, static_argnames="activations")
+@jax.jit
 def _jit_forward(weights, biases, x, activations):
-    _note_trace(activations, biases, weights, x)
+    _note_trace("forward", biases, weights, x)
     return _forward(weights, biases, activations, x)
 
 
-@functools.partial(jax.jit, static_argnames="activations")
+@jax.jit
 def _jit_loss_and_grads(weights, biases, x, y, mask, activations):
-    _note_trace(activations, biases, weights, x)
+    _note_trace("loss_and_grads", biases, weights, x)
     # Differentiate with respect to weights, biases and x in one reverse pass.
     return jax.value_and_grad(_loss, argnums=(0, 1, 2))(weights, biases, x, y, mask, activations)
+
+
+def _indices(activations) -> np.ndarray:
+    return np.array([_INDEX[name] for name in activations], dtype=np.int32)
 
 
 def bucket(n: int) -> int:
@@ -116,7 +134,7 @@ class JaxNetwork:
     def forward(self, weights, biases, activations, x) -> np.ndarray:
         with jax.enable_x64(True):
             ws, bs, (xj,) = self._padded(weights, biases, x)
-            out = np.asarray(_jit_forward(ws, bs, xj, tuple(activations)))
+            out = np.asarray(_jit_forward(ws, bs, xj, _indices(activations)))
             return out[: np.shape(x)[0], : np.shape(weights[-1])[1]]
 
     def loss_and_input_gradients(self, weights, biases, activations, x, y):
@@ -124,7 +142,7 @@ class JaxNetwork:
         with jax.enable_x64(True):
             mask = np.ones(np.shape(y), dtype=np.asarray(y).dtype)
             ws, bs, (xj, yj, mj) = self._padded(weights, biases, x, y, mask)
-            loss, (dws, dbs, dx) = _jit_loss_and_grads(ws, bs, xj, yj, mj, tuple(activations))
+            loss, (dws, dbs, dx) = _jit_loss_and_grads(ws, bs, xj, yj, mj, _indices(activations))
             crop = lambda g, like: np.asarray(g)[tuple(slice(0, n) for n in np.shape(like))]
             dws = [crop(g, w) for g, w in zip(dws, weights, strict=True)]
             dbs = None if biases is None else [crop(g, b) for g, b in zip(dbs, biases, strict=True)]
