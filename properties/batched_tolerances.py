@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from properties.tolerances import C_DERIVATIVE, C_VALUE, CONSTANTS, gamma, unit_roundoff
+from properties.tolerances import C_DERIVATIVE, C_VALUE, CONSTANTS, _piecewise_linear_error, gamma, unit_roundoff
 from reference import activations
 from reference.batched import BackwardTrace, Cache, NetworkStack, forward_batched, sum_over_batch
 
@@ -76,6 +76,10 @@ def _forward_bounds(stack: NetworkStack, x64: np.ndarray, out: np.ndarray, cache
         a_abs = np.abs(a_values[layer])
         if name == "identity":
             e = ez  # identity is evaluated exactly
+        elif name in ("relu", "leaky_relu"):
+            # the same piecewise rule as the per-network model (tolerances._piecewise_linear_error)
+            sigma_mag = a_abs + 2 * CONSTANTS[name].lip * ez
+            e = _piecewise_linear_error(name, cache.preactivations[layer], ez, sigma_mag, u)
         else:
             # E = Lip E_Z + c u (|sigma| + |Z|) + tiny with |sigma| = |A| + 2 Lip E_Z and |Z| = |Z64| + 2 E_Z,
             # regrouped as (Lip + 2 c u (Lip + 1)) E_Z + c u (|A| + |Z64|) + tiny

@@ -12,6 +12,7 @@ The model (Higham, *Accuracy and Stability of Numerical Algorithms*, 2nd ed., 3.
 
       E_Z(l) = gamma_{n+1} (M_{l-1} |W_l| + |b_l|) + E_{l-1} |W_l|
       E_l    = Lip(sigma) E_Z(l) + c_val u (|sigma(Z)| + |Z|) + tiny
+                                       (identity: E_Z; relu, leaky_relu: see _piecewise_linear_error)
 
   where ``M_{l-1} >= |A_{l-1}|`` bounds any implementation's computed magnitudes (below), ``Lip(sigma)`` is
   the activation's Lipschitz constant (mean-value theorem: ``|sigma(z^) - sigma(z)| <= Lip |z^ - z|``) and the
@@ -154,11 +155,30 @@ def _forward_bounds(net: Network, x: np.ndarray):
         e = lip * ez + C_VALUE * u * (sigma_mag + z_mag) + tiny  # E = Lip E_Z + c u (|sigma| + |Z|) + tiny
         if name == "identity":
             e = ez  # identity is evaluated exactly
+        elif name in ("relu", "leaky_relu"):
+            e = _piecewise_linear_error(name, cache.preactivations[layer], ez, sigma_mag, u)
         m_prev, e_prev = np.abs(a_values[layer]) + 2 * e, e
         e_z.append(ez)
         e_a.append(e)
         mags.append(m_prev)
     return wide, out, cache, e_z, e_a, mags
+
+
+def _piecewise_linear_error(name: str, z: np.ndarray, ez: np.ndarray, sigma_mag: np.ndarray, u: float):
+    """Return E for relu or leaky_relu, which need no accuracy allowance: relu(z^) is exact, and leaky_relu's
+    negative branch is one multiplication (error u |sigma|).
+
+    Where the float64 Z is below -2 E_Z the exact z is below -E_Z, so every implementation's z^ is negative
+    too: relu gives exactly 0 on both sides (E = 0), and leaky_relu differs only by the slope times E_Z. Where
+    Z > 2 E_Z both are on the identity branch (E = E_Z). In between either branch may be taken, and
+    |sigma(z^) - sigma(z)| <= Lip E_Z = E_Z still holds (plus the multiplication's rounding for leaky_relu).
+    Keeping dead units at E = 0 is what lets an exactly zero pre-activation downstream of them keep E_Z = 0,
+    an exact kink rather than an ambiguous one.
+    """
+    slope = 0.0 if name == "relu" else activations.LEAKY_RELU_SLOPE
+    rounding = 0.0 if name == "relu" else u * sigma_mag
+    negative, positive = z < -2 * ez, z > 2 * ez
+    return np.where(negative, slope * ez + rounding, np.where(positive, ez, ez + rounding))
 
 
 def forward_bound(net: Network, x: np.ndarray) -> np.ndarray:
