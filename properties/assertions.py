@@ -40,7 +40,7 @@ def assert_arrays_within_bound(name: str, actual, expected, bound, context: str 
         if bad.any():
             i = _index(np.argwhere(bad)[0])
             raise AssertionError(
-                f"{name}{where}: non-finite values differ at {i}: got {a[i]!r}, expected {e[i]!r} "
+                f"{name}{where}: non-finite values differ at {i}: got {float(a[i])!r}, expected {float(e[i])!r} "
                 f"({int(bad.sum())} of {a.size} elements)"
             )
     diff = np.abs(np.where(special, 0.0, a) - np.where(special, 0.0, e))  # inf - inf would warn
@@ -53,7 +53,7 @@ def assert_arrays_within_bound(name: str, actual, expected, bound, context: str 
         k = _index(np.unravel_index(np.nanargmax(np.where(special, np.nan, rel)), a.shape))
         raise AssertionError(
             f"{name}{where}: {int((excess > 0).sum())} of {a.size} elements exceed the rounding-error bound.\n"
-            f"  worst against its bound at {i}: got {a[i]!r}, expected {e[i]!r}, |diff| {diff[i]:.3e} > "
+            f"  worst against its bound at {i}: got {float(a[i])!r}, expected {float(e[i])!r}, |diff| {diff[i]:.3e} > "
             f"bound {b[i]:.3e} ({diff[i] / b[i] if b[i] > 0 else np.inf:.3g} x the bound)\n"
             f"  greatest absolute difference {diff[j]:.3e} at {j}; greatest relative difference {rel[k]:.3e} at {k}"
         )
