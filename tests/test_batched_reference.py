@@ -128,6 +128,10 @@ def test_kink_override_reaches_the_derivative_exactly_at_the_kink():
     for k in range(N):
         _, expected = network.loss_and_gradients(stack.network(k), x[k], y[k], {"leaky_relu": 1.0})
         np.testing.assert_allclose(got.weights[0][k], expected.weights[0], rtol=1e-12, atol=1e-300)
+        # dL/dW_1 = x^T delta does not see the zero row's derivative (its x is 0); dL/dx = delta W^T does.
+        np.testing.assert_allclose(got.x[k], expected.x, rtol=1e-12, atol=1e-300)
+    default_x = backward_batched(stack, cache, out - y).x
+    assert not np.array_equal(default_x[:, 0, :], got.x[:, 0, :]), "the kink override changed nothing"
 
 
 def test_the_trace_holds_the_values_the_gradients_were_computed_from():
