@@ -22,7 +22,7 @@ import importlib
 import importlib.util
 import sys
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -188,6 +188,18 @@ class Implementation:
         if isinstance(loss, bool) or not isinstance(loss, float | int | np.floating):
             raise ContractError(f"{self.name}.{fn}: the loss must be a real scalar, got {_describe(loss)}")
         return float(loss)
+
+
+def as_module(name: str, activations, dtypes, net) -> SimpleNamespace:
+    """Return a module-like namespace exposing ``net``'s contract functions (for a backend on another device)."""
+    return SimpleNamespace(
+        NAME=name,
+        ACTIVATIONS=tuple(activations),
+        DTYPES=tuple(dtypes),
+        forward=net.forward,
+        loss_and_gradients=net.loss_and_gradients,
+        loss_and_input_gradients=net.loss_and_input_gradients,
+    )
 
 
 def _describe(value) -> str:

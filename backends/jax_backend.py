@@ -33,6 +33,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from backends.contract import as_module
+
 NAME = "jax"
 
 ACTIVATIONS = {
@@ -155,15 +157,7 @@ class JaxNetwork:
 
 def on_device(device: str) -> SimpleNamespace:
     """Return this backend's contract functions computing on ``device``, as a module-like namespace."""
-    net = JaxNetwork(device)
-    return SimpleNamespace(
-        NAME=NAME,
-        ACTIVATIONS=tuple(ACTIVATIONS),
-        DTYPES=DTYPES,
-        forward=net.forward,
-        loss_and_gradients=net.loss_and_gradients,
-        loss_and_input_gradients=net.loss_and_input_gradients,
-    )
+    return as_module(NAME, ACTIVATIONS, DTYPES, JaxNetwork(device))
 
 
 # The module-level contract functions run on MLP_CROSSCHECK_DEVICE (default cpu); see on_device for others.

@@ -20,6 +20,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from backends.contract import as_module
+
 torch.backends.cuda.matmul.allow_tf32 = False
 torch.backends.cudnn.allow_tf32 = False
 
@@ -86,15 +88,7 @@ class TorchNetwork:
 
 def on_device(device: str) -> SimpleNamespace:
     """Return this backend's contract functions computing on ``device``, as a module-like namespace."""
-    net = TorchNetwork(device)
-    return SimpleNamespace(
-        NAME=NAME,
-        ACTIVATIONS=tuple(ACTIVATIONS),
-        DTYPES=DTYPES,
-        forward=net.forward,
-        loss_and_gradients=net.loss_and_gradients,
-        loss_and_input_gradients=net.loss_and_input_gradients,
-    )
+    return as_module(NAME, ACTIVATIONS, DTYPES, TorchNetwork(device))
 
 
 # The module-level contract functions run on MLP_CROSSCHECK_DEVICE (default cpu); see on_device for others.
