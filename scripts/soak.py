@@ -34,6 +34,7 @@ def run_one(seed: int, profile: str, workers: int, extra: list[str]) -> dict:
         "no:cacheprovider",
         f"--hypothesis-profile={profile}",
         f"--hypothesis-seed={seed}",
+        "--require-backends",  # a soak that silently skipped torch or jax would prove nothing about them
         "-rf",
         *extra,
     ]
