@@ -6,7 +6,12 @@
 
 Every failure it ever finds is a bug in a claim, a strategy or a tolerance (or a real framework difference):
 fix the cause, never the symptom. Results are appended, one JSON line per run, to --log (default
-soak-results.jsonl) as each run ends, so an interrupted soak keeps what it measured.
+soak-results.jsonl) as each run ends, so an interrupted soak keeps what it measured. The log's first line for
+each soak records the environment (Python, numpy, torch, jax, hypothesis versions, the machine), so a
+result can be compared across machines and versions.
+
+A run counts as failed when pytest exits with anything but 0, which includes "no test ran" (exit 5): a soak
+whose selection collected nothing has proved nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from backends.reproduce import environment
 
 SUMMARY = re.compile(r"(\d+) (passed|failed|error|errors|skipped)")
 
@@ -67,14 +74,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1, help="pytest-xdist workers per run")
     parser.add_argument("--log", type=Path, default=Path("soak-results.jsonl"))
     args = parser.parse_args(own)
+    env = environment()
+    with args.log.open("a") as log:
+        log.write(json.dumps({"soak": {"profile": args.profile, "seeds": args.seeds, "first_seed": args.first_seed,
+                                       "pytest_args": extra}, "environment": env}) + "\n")
+    print("environment: " + ", ".join(f"{k} {env[k]}" for k in ("python", "numpy", "torch", "jax", "hypothesis")))
     failed_runs = 0
     for i, seed in enumerate(range(args.first_seed, args.first_seed + args.seeds), 1):
         result = run_one(seed, args.profile, args.workers, extra)
         with args.log.open("a") as log:
             log.write(json.dumps(result) + "\n")
-        bad = result["returncode"] not in (0, 5) or result["failures"]
+        bad = result["returncode"] != 0 or result["failures"]
         failed_runs += bool(bad)
-        status = "FAIL " + ", ".join(result["failures"]) if bad else "ok"
+        status = "ok" if not bad else "FAIL " + (", ".join(result["failures"]) or f"pytest exit {result['returncode']}")
         print(f"[{i}/{args.seeds}] seed {seed}: {result['counts']} in {result['wall_s']} s: {status}", flush=True)
     print(f"{args.seeds} runs, {failed_runs} with failures; log: {args.log}")
     return 1 if failed_runs else 0
