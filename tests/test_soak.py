@@ -42,7 +42,8 @@ def test_soak_verdicts(tmp_path, monkeypatch, impl_file, selection, expected_cod
     code, lines = _run(tmp_path, monkeypatch, impl_file, selection)
     header, result = lines
     assert code == expected_code
-    assert header["soak"]["seeds"] == 1 and header["environment"]["python"]
+    assert header["soak"]["seeds"] == 1
+    assert header["environment"]["python"]
     assert result["seed"] == 3
     assert bool(result["failures"]) == expect_failures
     if expect_failures:
