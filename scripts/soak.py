@@ -75,9 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log", type=Path, default=Path("soak-results.jsonl"))
     args = parser.parse_args(own)
     env = environment()
+    header = {"profile": args.profile, "seeds": args.seeds, "first_seed": args.first_seed, "pytest_args": extra}
     with args.log.open("a") as log:
-        log.write(json.dumps({"soak": {"profile": args.profile, "seeds": args.seeds, "first_seed": args.first_seed,
-                                       "pytest_args": extra}, "environment": env}) + "\n")
+        log.write(json.dumps({"soak": header, "environment": env}) + "\n")
     print("environment: " + ", ".join(f"{k} {env[k]}" for k in ("python", "numpy", "torch", "jax", "hypothesis")))
     failed_runs = 0
     for i, seed in enumerate(range(args.first_seed, args.first_seed + args.seeds), 1):
