@@ -198,3 +198,27 @@ def test_a_missing_framework_is_a_one_line_reason(monkeypatch):
         backends.builtin("torch")
     with pytest.raises(ValueError, match="unknown backend 'tf'"):
         backends.builtin("tf")
+
+
+def test_as_module_exposes_an_objects_methods_as_the_contract():
+    # The torch and jax backends on another device are objects; as_module makes one look like a module.
+    from backends.contract import as_module
+
+    class OnDevice:
+        def forward(self, w, b, a, x, y=None):  # y: so that every entry point takes one call below
+            return ("forward", self)
+
+        def loss_and_gradients(self, w, b, a, x, y):
+            return ("loss_and_gradients", self)
+
+        def loss_and_input_gradients(self, w, b, a, x, y):
+            return ("loss_and_input_gradients", self)
+
+    net = OnDevice()
+    module = as_module("planted", ["tanh", "relu"], ["float64"], net)
+    impl = Implementation(module)
+    assert (impl.name, impl.activations, impl.dtypes) == ("planted", {"tanh", "relu"}, {"float64"})
+    assert (module.ACTIVATIONS, module.DTYPES) == (("tanh", "relu"), ("float64",))
+    assert impl.has_input_gradient
+    for name in ("forward", "loss_and_gradients", "loss_and_input_gradients"):
+        assert getattr(module, name)(*[None] * 5) == (name, net)
