@@ -2,13 +2,14 @@
 
 Design constraints a reader must not break:
 - Exactly the error model of ``properties/tolerances.py`` (read its module docstring for the derivation):
-  the same constants (``C_VALUE``, ``C_DERIVATIVE``, ``CONSTANTS``, ``gamma``, ``unit_roundoff`` are imported
-  from it, never copied) and the same terms, in the same order of layers. Only the shapes change -- every
-  array gains a leading network axis, ``@`` multiplies each network's matrices, sums run over each network's
-  own axes -- and products that share a factor are regrouped so that each takes one stacked matmul instead
-  of two or three (``gamma M |W| + E |W| = (gamma M + E) |W|``; each regrouping is commented where it is
-  made). Network ``k``'s bounds therefore equal ``gradient_bounds(stack.network(k), x[k], y[k])`` up to the
-  rounding of the bound's own float64 arithmetic (~1e-16 relative; tests/test_batched_tolerances.py).
+  the same constants and helpers (``C_VALUE``, ``C_DERIVATIVE``, ``CONSTANTS``, ``gamma``, ``unit_roundoff``,
+  ``underflow_unit``, ``with_underflow``, ``nonzero_products`` are imported from it, never copied) and the
+  same terms, in the same order of layers. Only the shapes change -- every array gains a leading network
+  axis, ``@`` multiplies each network's matrices, sums run over each network's own axes -- and products that
+  share a factor are regrouped so that each takes one stacked matmul instead of two or three
+  (``gamma M |W| + E |W| = (gamma M + E) |W|``; each regrouping is commented where it is made). Network
+  ``k``'s bounds therefore equal ``gradient_bounds(stack.network(k), x[k], y[k])`` up to the rounding of the
+  bound's own float64 arithmetic (~1e-16 relative; tests/test_batched_tolerances.py).
 - A change to the model is made in ``tolerances.py`` first, then mirrored here; the test above fails until
   both agree.
 - The float64 reference pass the magnitudes come from may be handed in (``forward64``, ``backward64``) by a
@@ -22,7 +23,17 @@ from typing import NamedTuple
 
 import numpy as np
 
-from properties.tolerances import C_DERIVATIVE, C_VALUE, CONSTANTS, _piecewise_linear_error, gamma, unit_roundoff
+from properties.tolerances import (
+    C_DERIVATIVE,
+    C_VALUE,
+    CONSTANTS,
+    _piecewise_linear_error,
+    gamma,
+    nonzero_products,
+    underflow_unit,
+    unit_roundoff,
+    with_underflow,
+)
 from reference import activations
 from reference.batched import BackwardTrace, Cache, NetworkStack, forward_batched, sum_over_batch
 
@@ -60,7 +71,7 @@ class _Cache64(NamedTuple):
 
 def _forward_bounds(stack: NetworkStack, x64: np.ndarray, out: np.ndarray, cache: _Cache64):
     """Return the per-layer bounds ``E_Z``, ``E``, magnitudes ``M`` and ``|W|`` of the forward pass, stacked."""
-    u, tiny = unit_roundoff(stack.dtype), float(np.finfo(stack.dtype).smallest_normal)
+    u, tiny, eta = unit_roundoff(stack.dtype), float(np.finfo(stack.dtype).smallest_normal), underflow_unit(stack.dtype)
     a_values = [*cache.inputs[1:], out]
     e_prev = None  # E_0 = 0: the input is exact
     m_prev = np.abs(x64)
@@ -73,13 +84,15 @@ def _forward_bounds(stack: NetworkStack, x64: np.ndarray, out: np.ndarray, cache
         ez = (g_n * m_prev if e_prev is None else g_n * m_prev + e_prev) @ aw
         if cache.biases64 is not None:
             ez = ez + g_n * np.abs(cache.biases64[layer])[:, None, :]
+        # + n eta (1 + gamma_n): the n products' underflow
+        ez = with_underflow(ez, nonzero_products(m_prev, aw), w.shape[1], stack.dtype)
         a_abs = np.abs(a_values[layer])
         if name == "identity":
             e = ez  # identity is evaluated exactly
         elif name in ("relu", "leaky_relu"):
             # the same piecewise rule as the per-network model (tolerances._piecewise_linear_error)
             sigma_mag = a_abs + 2 * CONSTANTS[name].lip * ez
-            e = _piecewise_linear_error(name, cache.preactivations[layer], ez, sigma_mag, u)
+            e = _piecewise_linear_error(name, cache.preactivations[layer], ez, sigma_mag, u, eta)
         else:
             # E = Lip E_Z + c u (|sigma| + |Z|) + tiny with |sigma| = |A| + 2 Lip E_Z and |Z| = |Z64| + 2 E_Z,
             # regrouped as (Lip + 2 c u (Lip + 1)) E_Z + c u (|A| + |Z64|) + tiny
@@ -111,7 +124,7 @@ def gradient_bounds_batched(
     """
     if backward64 is not None and forward64 is None:
         raise ValueError("backward64 is only meaningful together with the forward64 it was computed from")
-    u, tiny = unit_roundoff(stack.dtype), float(np.finfo(stack.dtype).smallest_normal)
+    u, tiny, eta = unit_roundoff(stack.dtype), float(np.finfo(stack.dtype).smallest_normal), underflow_unit(stack.dtype)
     wide = stack if stack.dtype == np.float64 else stack.astype(np.float64)
     x64 = x.astype(np.float64, copy=False)
     out, forward_cache = forward64 if forward64 is not None else forward_batched(wide, x64)
@@ -126,6 +139,9 @@ def gradient_bounds_batched(
         np.sum(f * (2 * d_mag + f), axis=per_network)
         + gamma(r[0].size, stack.dtype) * np.sum(d_mag * d_mag, axis=per_network)
     )
+    # underflow: up to two multiplications per nonzero term (0.5 r r in some order), then the halving
+    nonzero_terms = np.count_nonzero(d_mag, axis=per_network)
+    loss_bound = loss_bound + eta * (2 * (1 + gamma(r[0].size, stack.dtype)) * nonzero_terms + 1)
     g_batch = gamma(x.shape[1], stack.dtype)
     d_weights, d_biases, ambiguous, exact = [], [], [], []
     for layer in reversed(range(stack.depth)):
@@ -138,6 +154,7 @@ def gradient_bounds_batched(
             # s_err = 0: sigma' = 1 exactly, or a constant away from the kink (at it, see tolerances.py);
             # g = F |sigma'| + |D| s_err + u |D| |sigma'| with s_err = 0
             g = (f + u * d_mag) * s_abs
+            s_mag = s_abs
         else:
             # S = Lip' E_Z + c' u (|sigma'| + 2 Lip' E_Z + 1) + tiny, regrouped as
             # Lip' (1 + 2 c' u) E_Z + c' u |sigma'| + (c' u + tiny)
@@ -145,6 +162,7 @@ def gradient_bounds_batched(
             s_err = (lip_d * (1 + 2 * cu)) * ez + cu * s_abs + (cu + tiny)
             s_mag = s_abs + s_err
             g = f * s_mag + d_mag * s_err + u * d_mag * s_mag  # error of delta = D * sigma'(Z)
+        g = g + eta * ((d_mag > 0) & (s_mag > 0))  # that multiplication's underflow, where it can be nonzero
         if kink is None:
             never = np.zeros(z.shape, bool)
             ambiguous.append(never)
@@ -159,13 +177,15 @@ def gradient_bounds_batched(
         # dW: gamma_m M^T |delta| + E^T |delta| + M^T G  =  [gamma_m M + E ; M]^T [|delta| ; G], the two
         # products stacked along the batch axis so that one matmul sums both
         left = g_batch * m_prev if layer == 0 else g_batch * m_prev + e_a[layer - 1]
-        d_weights.append(_t(np.concatenate([left, m_prev], axis=1)) @ np.concatenate([delta_mag, g], axis=1))
+        dw = _t(np.concatenate([left, m_prev], axis=1)) @ np.concatenate([delta_mag, g], axis=1)
+        d_weights.append(with_underflow(dw, nonzero_products(_t(m_prev), delta_mag), x.shape[1], stack.dtype))
         if stack.biases is not None:
             # db: gamma_m sum_batch |delta| + sum_batch G  =  sum_batch (gamma_m |delta| + G)
             d_biases.append(sum_over_batch(g_batch * delta_mag + g))
         w = cache.weights64[layer]
         # F_{l-1} = gamma_{n_l} |delta| |W|^T + G |W|^T  =  (gamma_{n_l} |delta| + G) |W|^T
         f = (gamma(w.shape[2], stack.dtype) * delta_mag + g) @ _t(abs_weights[layer])
+        f = with_underflow(f, nonzero_products(delta_mag, _t(abs_weights[layer])), w.shape[2], stack.dtype)
         if layer == 0:
             break  # F_0 bounds dL/dx; below the first layer there is nothing left to propagate
         # dL/dA_{l-1} = delta W^T: the reference's own value when its trace is given

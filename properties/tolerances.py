@@ -36,6 +36,20 @@ The model (Higham, *Accuracy and Stability of Numerical Algorithms*, 2nd ed., 3.
   with a named ``assume``. Where ``Z`` sits exactly on the kink *and* ``E_Z = 0`` (every product is exactly
   zero), every implementation computes ``Z == 0`` exactly, and the framework's kink convention decides; the
   properties compare those through the kink table, not through a tolerance.
+- Underflow (Higham 2.1, eq. 2.8): a result below the smallest normal number ``tiny`` is not within a
+  relative ``u`` of exact. With IEEE gradual underflow a multiplication adds an absolute error of at most half
+  the smallest subnormal and additions are exact; but an implementation may also flush subnormal results to
+  zero, as XLA does on CPU (jax: ``tiny / 2`` computes to 0 in float32 and float64; numpy and torch keep the
+  subnormal; ``properties/test_underflow.py`` records which). Then each operation whose exact result is
+  below ``tiny`` loses up to ``tiny``. The model admits both: ``eta = 2 tiny`` per product (its own flush and
+  the flush of the addition that accumulates it), so a sum of ``n`` products carries, besides
+  ``gamma_n |a| . |b|``, up to ``n eta (1 + gamma_n)`` (the later additions scale each ``eta``); every single
+  multiplication (``D * sigma'``, leaky_relu's slope, the loss's squares and its 0.5) adds one ``eta``. The term
+  is added only where the bound is nonzero: where it is zero every product is an exact zero, which nobody
+  rounds or flushes, so exact kinks stay exact. It matters only for values near ``tiny`` (float32: 1.2e-38):
+  the soak found it missing on a float32 leaky_relu network at the small scale (slope 0.01 and weights
+  ``1e-3`` per layer give ``y ~ 7e-21``, whose square is subnormal), where numpy's loss was 22 bounds off and
+  jax's was 0.
 - Non-finite values: the bounds assume finite, non-overflowing intermediate values; the assert helpers
   compare NaN and infinity positions exactly.
 
@@ -58,6 +72,33 @@ from reference.network import Network, forward
 def unit_roundoff(dtype) -> float:
     """Return ``u``: half the machine epsilon of ``dtype`` (``2^-24`` for float32, ``2^-53`` for float64)."""
     return float(np.finfo(dtype).eps) / 2
+
+
+def underflow_unit(dtype) -> float:
+    """Return ``eta = 2 tiny``, the absolute error one product may add when it underflows (module docstring).
+
+    Gradual underflow alone would need only half the smallest subnormal; flushing to zero loses up to ``tiny``
+    in the product and up to ``tiny`` in the addition that accumulates it.
+    """
+    return 2 * float(np.finfo(dtype).smallest_normal)
+
+
+def nonzero_products(a_mag: np.ndarray, b_mag: np.ndarray) -> np.ndarray:
+    """Return where the matrix product of magnitudes ``a_mag @ b_mag`` has a term that can be nonzero.
+
+    Computed from the zero patterns, not from the product itself: in the float64 arithmetic of the bounds,
+    magnitudes of a float64 network near ``tiny`` multiply to 0 although the products are not exactly zero.
+    """
+    return ((a_mag > 0).astype(np.float64) @ (b_mag > 0).astype(np.float64)) > 0
+
+
+def with_underflow(bound: np.ndarray, nonzero: np.ndarray, n: int, dtype) -> np.ndarray:
+    """Return ``bound`` for a sum of ``n`` products plus their underflow, ``n eta (1 + gamma_n)``.
+
+    Added only where a product can be nonzero (``nonzero``, from ``nonzero_products``): elsewhere every
+    product is an exact zero, computed exactly by everyone, so an exact kink keeps ``E_Z = 0``.
+    """
+    return bound + (n * underflow_unit(dtype) * (1 + gamma(n, dtype))) * nonzero
 
 
 def gamma(n, dtype) -> float:
@@ -136,7 +177,7 @@ class Bounds(NamedTuple):
 
 def _forward_bounds(net: Network, x: np.ndarray):
     """Return float64 magnitudes and per-layer bounds (E_Z, E, M) of the forward pass."""
-    u, tiny = unit_roundoff(net.dtype), float(np.finfo(net.dtype).smallest_normal)
+    u, tiny, eta = unit_roundoff(net.dtype), float(np.finfo(net.dtype).smallest_normal), underflow_unit(net.dtype)
     wide = net.astype(np.float64)
     out, cache = forward(wide, x.astype(np.float64))
     a_values = [*cache.inputs[1:], out]
@@ -149,6 +190,8 @@ def _forward_bounds(net: Network, x: np.ndarray):
         if wide.biases is not None:
             products = products + np.abs(wide.biases[layer])
         ez = gamma(w.shape[0] + 1, net.dtype) * products + e_prev @ aw  # E_Z = gamma_{n+1}(M|W|+|b|) + E|W|
+        # + n eta (1 + gamma_n): the n products' underflow
+        ez = with_underflow(ez, nonzero_products(m_prev, aw), w.shape[0], net.dtype)
         lip = CONSTANTS[name].lip
         z_mag = np.abs(cache.preactivations[layer]) + 2 * ez
         sigma_mag = np.abs(a_values[layer]) + 2 * lip * ez
@@ -156,7 +199,7 @@ def _forward_bounds(net: Network, x: np.ndarray):
         if name == "identity":
             e = ez  # identity is evaluated exactly
         elif name in ("relu", "leaky_relu"):
-            e = _piecewise_linear_error(name, cache.preactivations[layer], ez, sigma_mag, u)
+            e = _piecewise_linear_error(name, cache.preactivations[layer], ez, sigma_mag, u, eta)
         m_prev, e_prev = np.abs(a_values[layer]) + 2 * e, e
         e_z.append(ez)
         e_a.append(e)
@@ -164,9 +207,9 @@ def _forward_bounds(net: Network, x: np.ndarray):
     return wide, out, cache, e_z, e_a, mags
 
 
-def _piecewise_linear_error(name: str, z: np.ndarray, ez: np.ndarray, sigma_mag: np.ndarray, u: float):
+def _piecewise_linear_error(name: str, z: np.ndarray, ez: np.ndarray, sigma_mag: np.ndarray, u: float, eta: float):
     """Return E for relu or leaky_relu, which need no accuracy allowance: relu(z^) is exact, and leaky_relu's
-    negative branch is one multiplication (error u |sigma|).
+    negative branch is one multiplication (error u |sigma|, plus eta if it underflows).
 
     Where the float64 Z is below -2 E_Z the exact z is below -E_Z, so every implementation's z^ is negative
     too: relu gives exactly 0 on both sides (E = 0), and leaky_relu differs only by the slope times E_Z. Where
@@ -176,7 +219,7 @@ def _piecewise_linear_error(name: str, z: np.ndarray, ez: np.ndarray, sigma_mag:
     an exact kink rather than an ambiguous one.
     """
     slope = 0.0 if name == "relu" else activations.LEAKY_RELU_SLOPE
-    rounding = 0.0 if name == "relu" else u * sigma_mag
+    rounding = 0.0 if name == "relu" else u * sigma_mag + eta * (sigma_mag > 0)  # an exact 0 stays exact
     negative, positive = z < -2 * ez, z > 2 * ez
     return np.where(negative, slope * ez + rounding, np.where(positive, ez, ez + rounding))
 
@@ -196,13 +239,15 @@ def gradient_bounds(
             ``reference.network.backward``); it sets the magnitude |sigma'| the bounds propagate there.
     """
     kink_derivatives = kink_derivatives or {}
-    u, tiny = unit_roundoff(net.dtype), float(np.finfo(net.dtype).smallest_normal)
+    u, tiny, eta = unit_roundoff(net.dtype), float(np.finfo(net.dtype).smallest_normal), underflow_unit(net.dtype)
     wide, out, cache, e_z, e_a, mags = _forward_bounds(net, x)
     r = out - y.astype(np.float64)
     f = e_a[-1] + u * (np.abs(r) + 2 * e_a[-1])  # F_L: error of the residual A_L - y
     d = r  # dL/dA_L in float64, backpropagated alongside the bounds
     d_mag = np.abs(d) + 2 * f
     loss_bound = 0.5 * (float(np.sum(f * (2 * d_mag + f))) + gamma(r.size, net.dtype) * float(np.sum(d_mag**2)))
+    # underflow: up to two multiplications per nonzero term (0.5 r r in some order), then the halving
+    loss_bound += eta * (2 * (1 + gamma(r.size, net.dtype)) * int(np.count_nonzero(d_mag)) + 1)
     batch = x.shape[0]
     d_weights, d_biases, ambiguous, exact = [], [], [], []
     for layer in reversed(range(net.depth)):
@@ -221,16 +266,19 @@ def gradient_bounds(
         exact.append(on_kink)
         s_mag = np.abs(s) + s_err
         g = f * s_mag + d_mag * s_err + u * d_mag * s_mag  # error of delta = D * sigma'(Z)
+        g = g + eta * ((d_mag > 0) & (s_mag > 0))  # that multiplication's underflow, where it can be nonzero
         delta = d * s
         delta_mag = np.abs(delta) + 2 * g
         m_prev = mags[layer]
         e_prev = e_a[layer - 1] if layer else np.zeros(x.shape)
         w = wide.weights[layer]
         w_abs = np.abs(w)
-        d_weights.append(gamma(batch, net.dtype) * m_prev.T @ delta_mag + e_prev.T @ delta_mag + m_prev.T @ g)
+        dw = gamma(batch, net.dtype) * m_prev.T @ delta_mag + e_prev.T @ delta_mag + m_prev.T @ g
+        d_weights.append(with_underflow(dw, nonzero_products(m_prev.T, delta_mag), batch, net.dtype))
         if net.biases is not None:
             d_biases.append(gamma(batch, net.dtype) * delta_mag.sum(axis=0) + g.sum(axis=0))
         f = gamma(w.shape[1], net.dtype) * delta_mag @ w_abs.T + g @ w_abs.T  # F_{l-1}
+        f = with_underflow(f, nonzero_products(delta_mag, w_abs.T), w.shape[1], net.dtype)
         d = delta @ w.T
         d_mag = np.abs(d) + 2 * f
     return Bounds(
@@ -250,6 +298,7 @@ def collapse_bound(net: Network, x: np.ndarray) -> np.ndarray:
     ``K = W_1 ... W_L`` is formed left to right: ``K_l = fl(K_{l-1} W_l)`` with error
     ``H_l = gamma_{n_{l-1}} |K_{l-1}^| |W_l| + H_{l-1} |W_l|`` (H_1 = 0); ``c`` likewise with the biases
     (one more term each). Then ``x @ K + c`` adds ``gamma_{n_0 + 1} (|x| |K^| + |c^|) + |x| H_K + H_c``.
+    Each product of matrices also carries its underflow (``with_underflow``).
     """
     wide = net.astype(np.float64)
     xw = np.abs(x.astype(np.float64))
@@ -259,9 +308,13 @@ def collapse_bound(net: Network, x: np.ndarray) -> np.ndarray:
     h_c = np.zeros_like(c_mag)
     for layer in range(1, net.depth):
         aw = np.abs(wide.weights[layer])
-        h_k = gamma(aw.shape[0], net.dtype) * k_mag @ aw + h_k @ aw
+        nonzero = nonzero_products(k_mag, aw)
+        h_k = with_underflow(gamma(aw.shape[0], net.dtype) * k_mag @ aw + h_k @ aw, nonzero, aw.shape[0], net.dtype)
         k_mag = k_mag @ aw + 2 * h_k
         b = np.abs(wide.biases[layer]) if wide.biases is not None else 0.0
+        nonzero = nonzero_products(c_mag[None, :], aw)[0]
         h_c = gamma(aw.shape[0] + 1, net.dtype) * (c_mag @ aw + b) + h_c @ aw
+        h_c = with_underflow(h_c, nonzero, aw.shape[0], net.dtype)
         c_mag = c_mag @ aw + b + 2 * h_c
-    return gamma(x.shape[1] + 1, net.dtype) * (xw @ k_mag + c_mag) + xw @ h_k + h_c
+    value = gamma(x.shape[1] + 1, net.dtype) * (xw @ k_mag + c_mag) + xw @ h_k + h_c
+    return with_underflow(value, nonzero_products(xw, k_mag), x.shape[1], net.dtype)

@@ -315,3 +315,46 @@ def test_kink_property_finds_the_relu_bug_from_its_own_strategy() -> None:
         lambda case: _fails(check_gradients_at_exact_kinks_follow_the_table, bug, *case),
         settings=FIND,
     )
+
+
+# -- family 10: results that underflow ----------------------------------------------------------------------------
+
+
+def test_underflow_agreement_finds_a_flush_at_a_normal_threshold_from_its_own_strategy() -> None:
+    from properties.test_underflow import underflowing_cases
+
+    bug = planted("gradient_flushes_below_1e30")
+    find(
+        underflowing_cases(bug, "identity", np.float32),
+        lambda case: _fails(check_gradients_match_reference, bug, *case),
+        settings=FIND,
+    )
+    # ... while the control passes on the same strategy (a failure is the bug's doing, not the regime's)
+    find(
+        underflowing_cases(CONTROL, "identity", np.float32),
+        lambda case: not _fails(check_gradients_match_reference, CONTROL, *case),
+        settings=FIND,
+    )
+
+
+def test_flush_table_rejects_an_unrecorded_change() -> None:
+    from properties.test_underflow import (
+        measured_flushes_subnormals,
+        test_subnormal_results_are_kept_or_flushed_as_recorded,
+    )
+
+    class Flushing:  # claims to be torch (recorded: keeps subnormals) but flushes them
+        NAME = "torch"
+
+        @staticmethod
+        def forward(weights, biases, names, x):
+            out = x @ weights[0]
+            return np.where(np.abs(out) < np.finfo(out.dtype).smallest_normal, np.zeros_like(out), out)
+
+        loss_and_gradients = staticmethod(lambda *a: None)
+
+    bug = Implementation(Flushing)
+    assert measured_flushes_subnormals(bug, np.float32)
+    assert not measured_flushes_subnormals(CONTROL, np.float32)
+    with pytest.raises(AssertionError, match=r"update properties/test_underflow\.py"):
+        test_subnormal_results_are_kept_or_flushed_as_recorded(bug, np.dtype(np.float32))

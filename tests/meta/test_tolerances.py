@@ -387,3 +387,27 @@ def test_exact_dot_products_are_exactly_rounded() -> None:
         for j in range(3):
             exact = sum(Fraction(float(a[i, k])) * Fraction(float(w[k, j])) for k in range(7))
             assert got[i, j] == float(exact)
+
+
+def _soak_counterexample():
+    """The soak's seed-17 case: a float32 leaky_relu network whose loss squares underflow (7e-21 squared)."""
+    weights = tuple(np.zeros((1, 1), np.float32) for _ in range(4))
+    net = Network(weights, None, ("leaky_relu",) * 4)
+    x = np.array([[0.0012573022], [-0.0013210486]], np.float32)
+    y = np.array([[-6.384031e-21], [6.707707e-21]], np.float32)
+    return net, x, y
+
+
+def test_the_underflow_term_is_needed_and_sufficient_on_the_soak_counterexample(monkeypatch) -> None:
+    import properties.tolerances as tolerances
+
+    net, x, y = _soak_counterexample()
+    exact = float(0.5 * np.sum(y.astype(np.float64) ** 2))  # r = -y exactly: the output is an exact 0
+    computed = float(network.loss_and_gradients(net, x, y)[0])  # numpy, gradual underflow
+    flushed = 0.0  # what jax returns: XLA flushes the subnormal squares to zero
+    with_term = gradient_bounds(net, x, y).loss
+    monkeypatch.setattr(tolerances, "underflow_unit", lambda dtype: 0.0)
+    without_term = gradient_bounds(net, x, y).loss
+    assert abs(computed - exact) > without_term  # the model without underflow rejected a correct result
+    assert abs(computed - exact) <= with_term
+    assert abs(flushed - exact) <= with_term
