@@ -89,7 +89,12 @@ def nonzero_products(a_mag: np.ndarray, b_mag: np.ndarray) -> np.ndarray:
     Computed from the zero patterns, not from the product itself: in the float64 arithmetic of the bounds,
     magnitudes of a float64 network near ``tiny`` multiply to 0 although the products are not exactly zero.
     """
-    return ((a_mag > 0).astype(np.float64) @ (b_mag > 0).astype(np.float64)) > 0
+    a_nonzero, b_nonzero = a_mag > 0, b_mag > 0
+    if a_nonzero.all() and b_nonzero.any(axis=-2).all():
+        # Every row of a is nonzero and every column of b has a nonzero entry: every element has a nonzero
+        # term. The common case (no dead unit, no zero sample), decided without a matrix product.
+        return np.True_
+    return (a_nonzero.astype(np.float64) @ b_nonzero.astype(np.float64)) > 0
 
 
 def with_underflow(bound: np.ndarray, nonzero: np.ndarray, n: int, dtype) -> np.ndarray:
@@ -312,7 +317,7 @@ def collapse_bound(net: Network, x: np.ndarray) -> np.ndarray:
         h_k = with_underflow(gamma(aw.shape[0], net.dtype) * k_mag @ aw + h_k @ aw, nonzero, aw.shape[0], net.dtype)
         k_mag = k_mag @ aw + 2 * h_k
         b = np.abs(wide.biases[layer]) if wide.biases is not None else 0.0
-        nonzero = nonzero_products(c_mag[None, :], aw)[0]
+        nonzero = nonzero_products(c_mag[None, :], aw).reshape(-1)
         h_c = gamma(aw.shape[0] + 1, net.dtype) * (c_mag @ aw + b) + h_c @ aw
         h_c = with_underflow(h_c, nonzero, aw.shape[0], net.dtype)
         c_mag = c_mag @ aw + b + 2 * h_c
