@@ -45,8 +45,9 @@ The model (Higham, *Accuracy and Stability of Numerical Algorithms*, 2nd ed., 3.
   the flush of the addition that accumulates it), so a sum of ``n`` products carries, besides
   ``gamma_n |a| . |b|``, up to ``n eta (1 + gamma_n)`` (the later additions scale each ``eta``); every single
   multiplication (``D * sigma'``, leaky_relu's slope, the loss's squares and its 0.5) adds one ``eta``. The term
-  is added only where the bound is nonzero: where it is zero every product is an exact zero, which nobody
-  rounds or flushes, so exact kinks stay exact. It matters only for values near ``tiny`` (float32: 1.2e-38):
+  is added only where a product can be nonzero, judged from the zero patterns of its factors
+  (``nonzero_products``): elsewhere every product is an exact zero, which nobody rounds or flushes, so exact
+  kinks stay exact. It matters only for values near ``tiny`` (float32: 1.2e-38):
   the soak found it missing on a float32 leaky_relu network at the small scale (slope 0.01 and weights
   ``1e-3`` per layer give ``y ~ 7e-21``, whose square is subnormal), where numpy's loss was 22 bounds off and
   jax's was 0.
