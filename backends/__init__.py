@@ -7,18 +7,31 @@ and one line in ``BUILTINS``.
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import importlib.util
 
-from backends.contract import ContractError, Implementation, load
+import numpy as np
+
+from mlp_crosscheck.backends.contract import ContractError, Implementation, load
+from mlp_crosscheck.reference.network import Network
 
 # backend name -> (the framework's import name, the module that implements the contract with it)
 BUILTINS: dict[str, tuple[str, str]] = {
-    "numpy": ("numpy", "backends.numpy_backend"),
-    "torch": ("torch", "backends.torch_backend"),
-    "jax": ("jax", "backends.jax_backend"),
+    "numpy": ("numpy", "mlp_crosscheck.backends.numpy_backend"),
+    "torch": ("torch", "mlp_crosscheck.backends.torch_backend"),
+    "jax": ("jax", "mlp_crosscheck.backends.jax_backend"),
 }
 
-__all__ = ["BUILTINS", "ContractError", "Implementation", "available", "builtin", "load", "missing_reason"]
+__all__ = [
+    "BUILTINS",
+    "ContractError",
+    "Implementation",
+    "available",
+    "builtin",
+    "first_call_problem",
+    "load",
+    "missing_reason",
+]
 
 
 def missing_reason(name: str) -> str | None:
@@ -58,3 +71,36 @@ def builtin(name: str, device: str | None = None) -> Implementation:
             raise ValueError(f"the {name} backend runs on the cpu only, not {device!r}")
         return Implementation(module)
     return Implementation(module.on_device(device))
+
+
+def first_call_problem(name: str, device: str | None = None) -> str | None:
+    """Return why backend ``name`` fails one tiny real call on ``device`` in float32 or float64, or None.
+
+    Importing a framework proves little: jax without jaxlib, a release whose API the backend does not
+    support, an absent device or a stray environment variable all fail only when something is computed.
+    The call is a 2-3-1 tanh network with biases, forward and gradients, each checked by the contract.
+    """
+    stage = "loading it"
+    try:
+        impl = builtin(name, device)
+        for dtype in ("float32", "float64"):
+            stage = f"a {dtype} call on {device or 'its default device'}"
+            rng = np.random.default_rng(0)
+            weights = tuple(rng.standard_normal(s).astype(dtype) for s in ((2, 3), (3, 1)))
+            net = Network(weights, tuple(np.zeros(n, dtype) for n in (3, 1)), ("tanh", "tanh"))
+            x = rng.standard_normal((2, 2)).astype(dtype)
+            impl.forward(net, x)
+            impl.loss_and_gradients(net, x, np.zeros((2, 1), dtype))
+    except Exception as exc:  # any failure is the answer here, reported with the versions behind it
+        framework = BUILTINS[name][0]
+        versions = ", ".join(f"{d} {_version(d)}" for d in ((framework, "jaxlib") if framework == "jax" else (framework,)))
+        first_line = (str(exc).splitlines() or [""])[0]
+        return f"{stage} failed: {type(exc).__name__}: {first_line} ({versions})"
+    return None
+
+
+def _version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"

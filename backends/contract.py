@@ -14,23 +14,32 @@ Design constraints a reader must not break:
 - Every breach (missing function, exception, wrong type, shape or dtype) raises ``ContractError`` with a
   message that names the module, the function and exactly what is wrong. ``ContractError`` subclasses
   ``AssertionError``, so pytest reports it as a failed check, not as an error in the suite.
+- An implementation is judged by the numbers it returns, never by how it computes them: warnings raised
+  inside a call (NumPy's "overflow encountered in exp" in a correct formula, a library's deprecation) are
+  recorded, not raised, whatever the caller's ``filterwarnings`` or ``np.seterr``; the properties then judge
+  the returned values (NaN and infinity where the reference has them, finite values within the bound).
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import importlib.util
+import inspect
 import sys
+import warnings
+from collections import Counter
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from reference import activations as _vocabulary
-from reference.network import Network
+from mlp_crosscheck.reference import activations as _vocabulary
+from mlp_crosscheck.reference.network import Network
 
 REQUIRED = ("forward", "loss_and_gradients")
+DTYPES = ("float32", "float64")
 
 
 class ContractError(AssertionError):
@@ -55,18 +64,20 @@ def load(spec: str) -> Implementation:
         ContractError: the file does not exist, the import fails, or a required function is missing.
     """
     path = Path(spec)
+    if path.is_dir():
+        raise ContractError(f"{spec!r} is a directory; give the .py file that defines forward and loss_and_gradients")
     if spec.endswith(".py") or path.exists():
-        return Implementation(_import_file(path))
+        return Implementation(_import_file(path), label=spec)
     try:
         module = importlib.import_module(spec)
     except ImportError as exc:
-        raise ContractError(f"--impl {spec!r}: no such file, and importing it as a module failed: {exc}") from exc
-    return Implementation(module)
+        raise ContractError(f"{spec!r}: no such file, and importing it as a module failed: {exc}") from exc
+    return Implementation(module, label=spec)
 
 
 def _import_file(path: Path) -> ModuleType:
     if not path.is_file():
-        raise ContractError(f"--impl {str(path)!r}: no such file")
+        raise ContractError(f"{str(path)!r}: no such file")
     path = path.resolve()
     if str(path.parent) not in sys.path:
         sys.path.insert(0, str(path.parent))
@@ -79,7 +90,7 @@ def _import_file(path: Path) -> ModuleType:
         spec.loader.exec_module(module)
     except Exception as exc:
         del sys.modules[name]
-        raise ContractError(f"--impl {str(path)!r}: importing it raised {type(exc).__name__}: {exc}") from exc
+        raise ContractError(f"{str(path)!r}: importing it raised {type(exc).__name__}: {exc}") from exc
     if not hasattr(module, "NAME"):
         module.NAME = path.stem
     return module
@@ -88,22 +99,28 @@ def _import_file(path: Path) -> ModuleType:
 class Implementation:
     """A module that follows the contract, wrapped so that every call is checked."""
 
-    def __init__(self, module: ModuleType | Any) -> None:
+    def __init__(self, module: ModuleType | Any, label: str | None = None) -> None:
+        """Check the module's functions and declarations up front.
+
+        Args:
+            label: how the user named it (a path or a module name), for messages; default its file.
+        """
         self.module = module
-        where = getattr(module, "__name__", type(module).__name__)
-        self.name: str = getattr(module, "NAME", where)
+        self.name: str = getattr(module, "NAME", getattr(module, "__name__", type(module).__name__))
+        where = label or getattr(module, "__file__", None) or self.name
         missing = [f for f in REQUIRED if not callable(getattr(module, f, None))]
         if missing:
-            raise ContractError(
-                f"{self.name}: the contract needs the function(s) {', '.join(missing)}; "
-                f"the module {where} ({getattr(module, '__file__', '?')}) does not define them"
-            )
+            raise ContractError(f"{self.name} ({where}): " + "; ".join(_missing_function(module, f) for f in missing))
         self.activations = frozenset(getattr(module, "ACTIVATIONS", _vocabulary.NAMES))
         unknown = self.activations - set(_vocabulary.NAMES)
         if unknown:
-            raise ContractError(f"{self.name}: ACTIVATIONS names {sorted(unknown)}, not in the vocabulary")
-        self.dtypes = frozenset(np.dtype(d).name for d in getattr(module, "DTYPES", ("float32", "float64")))
+            raise ContractError(
+                f"{self.name}: ACTIVATIONS names {sorted(unknown)}, not in the vocabulary: {', '.join(_vocabulary.NAMES)}"
+            )
+        self.dtypes = frozenset(_dtype_name(self.name, d) for d in getattr(module, "DTYPES", DTYPES))
         self.has_input_gradient = callable(getattr(module, "loss_and_input_gradients", None))
+        self.calls = 0  # contract calls made, for reports
+        self.warnings: Counter[str] = Counter()  # warnings raised inside its calls (recorded, never raised)
 
     def __repr__(self) -> str:
         return f"Implementation({self.name!r})"
@@ -147,14 +164,21 @@ class Implementation:
         weights = [w.copy() for w in net.weights]
         biases = None if net.biases is None else [b.copy() for b in net.biases]
         copies = [c.copy() for c in data]
+        self.calls += 1
         try:
-            returned = getattr(self.module, fn)(weights, biases, list(net.activations), *copies)
+            # The caller's warning filters and np.seterr never reach the implementation: a correct formula
+            # that overflows in an intermediate step is judged by what it returns.
+            with warnings.catch_warnings(record=True) as caught, np.errstate(all="warn"):
+                warnings.simplefilter("always")
+                returned = getattr(self.module, fn)(weights, biases, list(net.activations), *copies)
         except Exception as exc:
             raise ContractError(
                 f"{self.name}.{fn} raised {type(exc).__name__}: {exc} "
                 f"(network {net.widths}, activations {list(net.activations)}, {net.dtype}, "
                 f"biases {'yes' if net.biases is not None else 'no'})"
             ) from exc
+        for warning in caught:
+            self.warnings[f"{warning.category.__name__}: {warning.message}"] += 1
         names = [f"weights[{i}]" for i in range(net.depth)]
         names += [f"biases[{i}]" for i in range(net.depth)] if net.biases is not None else []
         names += ["x", "y"][: len(data)]
@@ -200,6 +224,27 @@ def as_module(name: str, activations, dtypes, net) -> SimpleNamespace:
         loss_and_gradients=net.loss_and_gradients,
         loss_and_input_gradients=net.loss_and_input_gradients,
     )
+
+
+def _missing_function(module, name: str) -> str:
+    """Say that ``module`` lacks ``name``, which functions it does define, and the closest one."""
+    defined = sorted(
+        n for n, v in vars(module).items() if callable(v) and not n.startswith("_") and not inspect.isclass(v)
+    ) if hasattr(module, "__dict__") else []
+    close = difflib.get_close_matches(name, defined, n=1, cutoff=0.6)
+    hint = f"; did you mean {name} instead of {close[0]}?" if close else ""
+    listed = ", ".join(defined) if defined else "none"
+    return f"the contract needs a function {name}(...), and it defines {listed}{hint}"
+
+
+def _dtype_name(impl_name: str, declared) -> str:
+    try:
+        name = np.dtype(declared).name
+    except TypeError:
+        name = repr(declared)
+    if name not in DTYPES:
+        raise ContractError(f"{impl_name}: DTYPES names {name}; the contract covers {' and '.join(DTYPES)} only")
+    return name
 
 
 def _describe(value) -> str:

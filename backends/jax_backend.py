@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from backends.contract import as_module
+from mlp_crosscheck.backends.contract import as_module
 
 NAME = "jax"
 

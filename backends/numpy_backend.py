@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from reference import activations as _activations
-from reference.network import Network
-from reference.network import forward as _forward
-from reference.network import loss_and_gradients as _loss_and_gradients
+from mlp_crosscheck.reference import activations as _activations
+from mlp_crosscheck.reference.network import Network
+from mlp_crosscheck.reference.network import forward as _forward
+from mlp_crosscheck.reference.network import loss_and_gradients as _loss_and_gradients
 
 NAME = "numpy"
 ACTIVATIONS = _activations.NAMES

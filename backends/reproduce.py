@@ -33,9 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
-import backends
-from backends.contract import Implementation
-from reference import activations, network, seed
+from mlp_crosscheck import backends
+from mlp_crosscheck.backends.contract import Implementation
+from mlp_crosscheck.reference import activations, network, seed
 
 HELP = "run the blog post's experiment in every backend; print a table, write report.json and a figure"
 BASELINE = "numpy"
@@ -333,7 +333,7 @@ def collapse_check(net: network.Network, x: np.ndarray, out: np.ndarray) -> dict
         return {"collapsible": False, "not_collapsible": str(exc), "K": None, "c": None,
                 "collapse_max_abs_diff": None, "collapse_bound": None, "forward_bound": None,
                 "collapse_within_bound": None, "collapse_statement": f"no K exists: {exc}"}  # fmt: skip
-    from properties import tolerances  # imported late: it is only needed for the identity case
+    from mlp_crosscheck.properties import tolerances  # imported late: it is only needed for the identity case
 
     predicted = x @ k + c
     diff = np.abs(predicted - out)

@@ -14,9 +14,9 @@ import argparse
 import mpmath as mp
 import numpy as np
 
-import backends
-from properties.tolerances import C_DERIVATIVE, C_VALUE, unit_roundoff
-from reference import activations
+from mlp_crosscheck import backends
+from mlp_crosscheck.properties.tolerances import C_DERIVATIVE, C_VALUE, unit_roundoff
+from mlp_crosscheck.reference import activations
 
 mp.mp.dps = 60
 
@@ -82,7 +82,7 @@ def _evaluate(backend: str, name: str, z: np.ndarray) -> tuple[np.ndarray, np.nd
     if backend == "torch":
         import torch
 
-        from backends.torch_backend import ACTIVATIONS
+        from mlp_crosscheck.backends.torch_backend import ACTIVATIONS
 
         t = torch.tensor(z, requires_grad=True)
         v = ACTIVATIONS[name](t)
@@ -90,7 +90,7 @@ def _evaluate(backend: str, name: str, z: np.ndarray) -> tuple[np.ndarray, np.nd
         return v.detach().numpy(), d.numpy()
     import jax
 
-    from backends.jax_backend import ACTIVATIONS
+    from mlp_crosscheck.backends.jax_backend import ACTIVATIONS
 
     with jax.enable_x64(True):
         f = ACTIVATIONS[name]

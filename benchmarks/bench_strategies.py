@@ -23,8 +23,8 @@ from hypothesis.extra import numpy as hnp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from properties import strategies as ps
-from reference import seed
+from mlp_crosscheck.properties import strategies as ps
+from mlp_crosscheck.reference import seed
 
 
 def per_example_seconds(strategy: st.SearchStrategy, examples: int, repeats: int) -> tuple[float, int]:

@@ -6,9 +6,12 @@ sides there and the bound allowed there, so a reader can judge the discrepancy w
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import numpy as np
 
-from properties.tolerances import Bounds
+from mlp_crosscheck.properties.tolerances import Bounds
 
 
 def assert_arrays_within_bound(name: str, actual, expected, bound, context: str = "") -> None:
@@ -44,6 +47,7 @@ def assert_arrays_within_bound(name: str, actual, expected, bound, context: str 
                 f"({int(bad.sum())} of {a.size} elements)"
             )
     diff = np.abs(np.where(special, 0.0, a) - np.where(special, 0.0, e))  # inf - inf would warn
+    _record(name, diff, b)
     excess = diff - b
     if (excess > 0).any():
         i = _index(np.unravel_index(np.argmax(np.where(excess > 0, diff / np.maximum(b, 1e-300), -1)), a.shape))
@@ -72,15 +76,52 @@ def assert_gradients_within_bounds(actual, expected, bounds: Bounds, context: st
     """
     assert_scalars_within_bound("loss", actual.loss, expected.loss, bounds.loss, context)
     for i, (a, e, b) in enumerate(zip(actual.weights, expected.weights, bounds.weights, strict=True)):
-        assert_arrays_within_bound(f"dL/dW_{i + 1}", a, e, b, context)
+        assert_arrays_within_bound(f"dweights[{i}] (dL/dW_{i + 1})", a, e, b, context)
     if (actual.biases is None) != (expected.biases is None):
         raise AssertionError(f"dL/db ({context}): one side has bias gradients and the other has none")
     if expected.biases is not None:
         for i, (a, e, b) in enumerate(zip(actual.biases, expected.biases, bounds.biases, strict=True)):
-            assert_arrays_within_bound(f"dL/db_{i + 1}", a, e, b, context)
+            assert_arrays_within_bound(f"dbiases[{i}] (dL/db_{i + 1})", a, e, b, context)
     if actual.x is not None and expected.x is not None:
-        assert_arrays_within_bound("dL/dx", actual.x, expected.x, bounds.x, context)
+        assert_arrays_within_bound("dx (dL/dx)", actual.x, expected.x, bounds.x, context)
 
 
 def _index(i) -> tuple[int, ...]:
     return tuple(int(v) for v in i)
+
+
+# -- the worst error-to-bound ratio seen, per quantity (for reports: ``mlp-crosscheck check``) ----------------
+
+_ratios: dict[str, float] | None = None
+
+
+@contextlib.contextmanager
+def recording_ratios() -> Iterator[dict[str, float]]:
+    """Within the block, record the worst ``|diff| / bound`` of every comparison, by quantity name."""
+    global _ratios
+    previous, _ratios = _ratios, {}
+    try:
+        yield _ratios
+    finally:
+        _ratios = previous
+
+
+@contextlib.contextmanager
+def not_recorded() -> Iterator[None]:
+    """Within the block, record nothing: for a negative control, whose comparison is meant to exceed its bound."""
+    global _ratios
+    previous, _ratios = _ratios, None
+    try:
+        yield
+    finally:
+        _ratios = previous
+
+
+def _record(name: str, diff: np.ndarray, bound: np.ndarray) -> None:
+    if _ratios is None or diff.size == 0:
+        return
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(diff == 0, 0.0, diff / bound)  # a nonzero difference against a zero bound: inf
+    worst = float(np.max(ratio))
+    if worst > _ratios.get(name, -1.0):
+        _ratios[name] = worst

@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from properties.tolerances import (
+from mlp_crosscheck.properties.tolerances import (
     C_DERIVATIVE,
     C_VALUE,
     CONSTANTS,
@@ -34,8 +34,8 @@ from properties.tolerances import (
     unit_roundoff,
     with_underflow,
 )
-from reference import activations
-from reference.batched import BackwardTrace, Cache, NetworkStack, forward_batched, sum_over_batch
+from mlp_crosscheck.reference import activations
+from mlp_crosscheck.reference.batched import BackwardTrace, Cache, NetworkStack, forward_batched, sum_over_batch
 
 
 class BatchedBounds(NamedTuple):

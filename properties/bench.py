@@ -39,8 +39,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-import backends
-from properties import sweep as sw
+from mlp_crosscheck import backends
+from mlp_crosscheck.properties import sweep as sw
 
 HELP = "benchmark the suite against naive Hypothesis tests, gradcheck and check_grads, and the sweep against raw"
 WIDTHS = (3, 4, 10, 1)
@@ -123,17 +123,17 @@ def warm_per_example(strategy, body: Callable, examples: int) -> tuple[float, in
 
 
 def suite_strategy():
-    from properties import strategies
+    from mlp_crosscheck.properties import strategies
 
     return strategies.cases(activations=ACTIVATION, dtype=np.float64, widths=WIDTHS, batch=BATCH, biases=False)
 
 
 def suite_body(name: str) -> Callable:
     """Return the body of the suite's gradient property for backend ``name`` (contract call, reference, bounds)."""
-    from backends.contract import Result
-    from properties.assertions import assert_gradients_within_bounds
-    from properties.tolerances import gradient_bounds
-    from reference import network
+    from mlp_crosscheck.backends.contract import Result
+    from mlp_crosscheck.properties.assertions import assert_gradients_within_bounds
+    from mlp_crosscheck.properties.tolerances import gradient_bounds
+    from mlp_crosscheck.reference import network
 
     impl = backends.builtin(name)
 
@@ -157,7 +157,7 @@ def naive_strategy():
 
 def naive_body(name: str) -> Callable:
     """Return a naive test body: the framework called directly, compared with ``np.allclose``."""
-    from reference import network
+    from mlp_crosscheck.reference import network
 
     y = np.zeros((BATCH, WIDTHS[-1]))
     acts = (ACTIVATION,) * (len(WIDTHS) - 1)
@@ -273,7 +273,7 @@ def sweep_rates(names: list[str], networks: int, chunk: int, threads: int | None
 
 def raw_rate(evaluator, spec: sw.SweepSpec, networks: int, chunk: int) -> float:
     """Return networks/s of the backend's batched loss-and-gradients call alone, on pre-generated chunks."""
-    from reference.batched import loss_and_gradients_batched
+    from mlp_crosscheck.reference.batched import loss_and_gradients_batched
 
     chunks = [
         sw.generate(spec, start, min(start + chunk, networks)) for start in range(0, min(networks, 4 * chunk), chunk)

@@ -20,14 +20,14 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, currently_in_test_context, event, note, settings
+from hypothesis import assume, currently_in_test_context, event, note
 from hypothesis import strategies as st
 
-from backends.contract import Implementation, Result
-from properties import kink_conventions, strategies, tolerances
-from properties.tolerances import Bounds
-from reference import activations as vocabulary
-from reference import network
+from mlp_crosscheck.backends.contract import Implementation, Result
+from mlp_crosscheck.properties import kink_conventions, profiles, strategies, tolerances
+from mlp_crosscheck.properties.tolerances import Bounds
+from mlp_crosscheck.reference import activations as vocabulary
+from mlp_crosscheck.reference import network
 
 MIXED = strategies.MIXED  # one activation drawn per layer
 
@@ -39,38 +39,24 @@ DTYPE_PARAMS = [pytest.param(np.dtype(name), id=name) for name in ("float32", "f
 REJECTIONS: Counter = Counter()
 
 
-def fraction_of_examples(fraction: float) -> settings:
-    """Return a settings decorator that runs ``fraction`` of the active profile's ``max_examples`` (at least 10).
+def claim(fraction: float = 1.0):
+    """Mark a test as a claim of the suite: run against each implementation, under the suite's own profile.
 
-    For a property that is cheap to satisfy but expensive across the whole implementation x activation x
-    dtype matrix; every use says why. The other settings come from the active profile (loaded before test
-    modules import), so ``thorough`` still runs proportionally more.
-    """
-    return settings(max_examples=_fraction(fraction))
-
-
-def _fraction(fraction: float) -> int:
-    return max(10, round(settings.default.max_examples * fraction))
-
-
-def allows_impl_fixture(test=None, *, examples: float = 1.0):
-    """Decorate a ``@given`` test that takes the ``impl`` fixture (and optionally runs fewer examples).
-
-    ``impl`` is function-scoped but returns a cached, stateless ``Implementation``, so the
-    ``function_scoped_fixture`` health check does not apply; conftest's profiles now suppress it themselves,
-    and this decorator remains for the tests written before they did.
+    The marker (``mlp_crosscheck``) is what the plugin parametrizes ``impl`` for and orders by family; a
+    ``@given`` test also gets the active profile's settings explicitly (``profiles.claim_settings``), so
+    that the caller's own Hypothesis profile never changes a verdict.
 
     Args:
-        examples: as ``fraction_of_examples``; 1.0 keeps the profile's ``max_examples``.
+        fraction: of the profile's ``max_examples`` (at least 10), for a property that is cheap to satisfy
+            but expensive across the implementation x activation x dtype matrix; every use says why.
     """
 
     def decorate(test):
-        checks = (*settings.default.suppress_health_check, HealthCheck.function_scoped_fixture)
-        if examples == 1.0:
-            return settings(suppress_health_check=checks)(test)
-        return settings(suppress_health_check=checks, max_examples=_fraction(examples))(test)
+        if hasattr(test, "hypothesis"):  # a @given test
+            test = profiles.claim_settings(fraction)(test)
+        return pytest.mark.mlp_crosscheck(test)
 
-    return decorate if test is None else decorate(test)
+    return decorate
 
 
 def _names(activations) -> tuple[str, ...]:
@@ -193,8 +179,20 @@ def reproduction_on_failure(net, x=None, y=None) -> Iterator[None]:
         raise
 
 
-def describe(impl: Implementation | str, net: network.Network) -> str:
-    """Return a short context string for failure messages: who is compared, on what network."""
+def describe(impl: Implementation | str, net: network.Network, call: str | None = None) -> str:
+    """Return a short context string for failure messages: who is compared, by which call, on what network.
+
+    Args:
+        call: the contract function whose result is compared, ``"forward"`` or ``"loss_and_gradients"``;
+            the message then names the exact call (``mine.loss_and_gradients(weights, biases, activations,
+            x, y)``, or ``loss_and_input_gradients`` where the implementation defines it).
+    """
     name = impl if isinstance(impl, str) else impl.name
     biases = "with biases" if net.biases is not None else "no biases"
-    return f"{name} vs reference; network {net.widths} {list(net.activations)} {net.dtype}, {biases}"
+    who = name
+    if call == "forward":
+        who = f"{name}.forward(weights, biases, activations, x)"
+    elif call is not None:
+        fn = "loss_and_input_gradients" if getattr(impl, "has_input_gradient", False) else "loss_and_gradients"
+        who = f"{name}.{fn}(weights, biases, activations, x, y)"
+    return f"{who} vs reference; network {net.widths} {list(net.activations)} {net.dtype}, {biases}"

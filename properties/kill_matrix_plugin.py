@@ -35,7 +35,7 @@ import numpy as np
 import pytest
 from hypothesis.errors import UnsatisfiedAssumption
 
-from backends.contract import Implementation
+from mlp_crosscheck.backends.contract import Implementation
 
 LOG_ENV = "MLP_CROSSCHECK_KILL_MATRIX_LOG"
 FIRST_CATCH_ENV = "MLP_CROSSCHECK_KILL_MATRIX_FIRST_CATCH"  # "1": stop testing an implementation at its first failure
@@ -46,7 +46,7 @@ AFTER_FIRST_FAILURE = "not run: this implementation already failed "
 # loss or a gradient, and the contract's checks run on every call), so that under first-catch most faults
 # stop at their first or second test. The order
 # of the others is pytest's. Each test's examples do not depend on the order (derandomized per test).
-RUN_FIRST = ("properties.test_gradient_agreement", "properties.test_forward_agreement")
+RUN_FIRST = ("test_gradient_agreement", "test_forward_agreement")
 
 _REPRODUCTION = "Reproduce with:\n"
 _DRAW = re.compile(r"^Draw \d+(?: \([^)]*\))?: (?=Case\()")
@@ -95,7 +95,8 @@ def _impl_of(item: pytest.Item) -> Implementation | None:
 
 
 def _module_rank(item: pytest.Item) -> int:
-    name = getattr(getattr(item, "module", None), "__name__", "")
+    # The module's last dotted part: properties.test_x in a clone, mlp_crosscheck.properties.test_x installed.
+    name = getattr(getattr(item, "module", None), "__name__", "").rpartition(".")[2]
     return RUN_FIRST.index(name) if name in RUN_FIRST else len(RUN_FIRST)
 
 
@@ -212,7 +213,7 @@ def _first_line(exc: BaseException) -> str:
 
 def _case_from_note(note: str) -> dict[str, Any] | None:
     """Return ``{"net", "x", "y"}`` rebuilt from a reproduction or Hypothesis draw note, or None."""
-    from reference.network import Network
+    from mlp_crosscheck.reference.network import Network
 
     namespace: dict[str, Any] = {"np": np, "Network": Network}
     try:
@@ -221,7 +222,7 @@ def _case_from_note(note: str) -> dict[str, Any] | None:
             return {k: namespace.get(k) for k in ("net", "x", "y")}
         match = _DRAW.match(note)
         if match:
-            from properties.strategies import Case
+            from mlp_crosscheck.properties.strategies import Case
 
             namespace["Case"] = Case
             case = eval(note[match.end() :], namespace)

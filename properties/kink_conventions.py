@@ -26,7 +26,7 @@ import importlib.metadata
 from collections.abc import Mapping
 from typing import Any
 
-from reference import activations
+from mlp_crosscheck.reference import activations
 
 # implementation name -> {activation: derivative at exactly 0}
 TABLE: dict[str, dict[str, float]] = {

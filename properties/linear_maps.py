@@ -29,8 +29,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from properties.tolerances import forward_bound, gradient_bounds
-from reference.network import Network
+from mlp_crosscheck.properties.tolerances import forward_bound, gradient_bounds
+from mlp_crosscheck.reference.network import Network
 
 U64 = 2.0**-53  # unit roundoff of float64, the precision the helpers round their exact results to
 
@@ -472,7 +472,7 @@ class _Reference:
 
     @staticmethod
     def forward(net: Network, x: np.ndarray) -> np.ndarray:
-        from reference.network import forward
+        from mlp_crosscheck.reference.network import forward
 
         return forward(net, x)[0]
 

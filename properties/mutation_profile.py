@@ -1,7 +1,7 @@
 """A pytest plugin that registers the Hypothesis profile ``mutation``: the property suite, fast and repeatable.
 
 Used by the mutation-testing configuration (``setup.cfg``, section ``[mutmut]``; ``docs/mutation.md``):
-``-p properties.mutation_profile --hypothesis-profile=mutation``. Mutation testing reruns the suite once per
+``-p mlp_crosscheck.properties.mutation_profile --hypothesis-profile=mutation``. Mutation testing reruns the suite once per
 mutant, so each run must be cheap, and a mutant must be killed or not for the same reason every time:
 
 - derandomized, so every run draws the same examples (a surviving mutant survives on every rerun);

@@ -34,9 +34,9 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 from hypothesis.strategies import SearchStrategy
 
-from reference import activations as _vocabulary
-from reference import seed as _seed
-from reference.network import FLOAT_DTYPES, Network, forward
+from mlp_crosscheck.reference import activations as _vocabulary
+from mlp_crosscheck.reference import seed as _seed
+from mlp_crosscheck.reference.network import FLOAT_DTYPES, Network, forward
 
 SEED_ARCHITECTURE: tuple[int, ...] = tuple(_seed.ARCHITECTURE)  # (3, 4, 10, 1)
 MAX_BATCH = 16
@@ -614,7 +614,13 @@ class Case(NamedTuple):
         )
 
     def _repr_pretty_(self, printer, cycle: bool) -> None:  # used by Hypothesis's falsifying-example printer
-        printer.text(repr(self))
+        # One line: the failure's "Reproduce with:" note already holds the code, and printing it twice would
+        # double the length of every failure report.
+        net = self.net
+        printer.text(
+            f"Case(widths={net.widths}, activations={net.activations}, {net.dtype}, "
+            f"biases={'yes' if net.biases is not None else 'no'}, batch={self.x.shape[0]})"
+        )
 
 
 def cases(
@@ -703,7 +709,7 @@ def network_as_code(net: Network, x: np.ndarray | None = None, y: np.ndarray | N
     The source imports what it needs and assigns ``net``, ``x`` and ``y``; every float is written so that it
     reads back bit for bit (``repr`` of the float64, or the shortest float32 form that reads back exactly).
     """
-    lines = ["import numpy as np", "from reference.network import Network", "", "net = " + _network_expression(net)]
+    lines = ["import numpy as np", "from mlp_crosscheck.reference.network import Network", "", "net = " + _network_expression(net)]
     if x is not None:
         lines.append("x = " + array_as_code(x))
     if y is not None:

@@ -59,18 +59,18 @@ from typing import NamedTuple
 
 import numpy as np
 
-import backends
-from properties.assertions import assert_arrays_within_bound
-from properties.batched_tolerances import BatchedBounds, gradient_bounds_batched
-from reference import activations as _vocabulary
-from reference.batched import (
+from mlp_crosscheck import backends
+from mlp_crosscheck.properties.assertions import assert_arrays_within_bound
+from mlp_crosscheck.properties.batched_tolerances import BatchedBounds, gradient_bounds_batched
+from mlp_crosscheck.reference import activations as _vocabulary
+from mlp_crosscheck.reference.batched import (
     NetworkStack,
     backward_batched_traced,
     forward_batched,
     loss_and_gradients_batched,
     loss_batched,
 )
-from reference.network import Network
+from mlp_crosscheck.reference.network import Network
 
 HELP = "verify N seeded random networks per backend, batched, against the reference within the error bounds"
 GENERATION_BLOCK = 1024
@@ -132,7 +132,7 @@ class SweepSpec:
     def rebuild_call(self, index: int) -> str:
         """Return the Python call that rebuilds network ``index`` of this sweep."""
         return (
-            f"properties.sweep.rebuild(seed={self.seed}, index={index}, widths={self.widths}, "
+            f"mlp_crosscheck.properties.sweep.rebuild(seed={self.seed}, index={index}, widths={self.widths}, "
             f"activations={self.activations}, dtype={self.dtype!r}, batch={self.batch}, biases={self.biases})"
         )
 
@@ -233,7 +233,7 @@ class TorchBatched:
     def __init__(self, threads: int | None = None) -> None:
         import torch
 
-        from backends import torch_backend
+        from mlp_crosscheck.backends import torch_backend
 
         if threads is not None:
             torch.set_num_threads(threads)  # process-wide: the sweep is a command of its own
@@ -275,7 +275,7 @@ class JaxBatched:
     def __init__(self, chunk: int) -> None:
         import jax
 
-        from backends import jax_backend
+        from mlp_crosscheck.backends import jax_backend
 
         self.jax, self.backend, self.chunk = jax, jax_backend, chunk
         self.compiled: dict = {}

@@ -24,18 +24,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from properties import helpers, strategies
-from properties.assertions import assert_arrays_within_bound
-from properties.linear_maps import (
+from mlp_crosscheck.properties import helpers, strategies
+from mlp_crosscheck.properties.assertions import assert_arrays_within_bound
+from mlp_crosscheck.properties.linear_maps import (
     U64,
     assert_rank_at_most,
     exact_collapse,
     input_jacobian,
     least_squares_floor,
 )
-from properties.tolerances import collapse_bound, forward_bound, gradient_bounds
-from reference import network
-from reference.network import Network
+from mlp_crosscheck.properties.tolerances import collapse_bound, forward_bound, gradient_bounds
+from mlp_crosscheck.reference import network
+from mlp_crosscheck.reference.network import Network
 
 # ---------------------------------------------------------------------------------------------------------
 # Checks (plain functions, so that tests/ can run them on planted bugs).
@@ -169,7 +169,7 @@ def identity_cases_with_targets(draw, dtype) -> strategies.Case:
 
 
 @pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
-@helpers.allows_impl_fixture
+@helpers.claim()
 @given(data=st.data())
 def test_identity_network_equals_its_collapsed_map(impl, dtype, data) -> None:
     helpers.skip_if_unsupported(impl, "identity", dtype)
@@ -178,7 +178,7 @@ def test_identity_network_equals_its_collapsed_map(impl, dtype, data) -> None:
 
 
 @pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
-@helpers.allows_impl_fixture
+@helpers.claim()
 @given(data=st.data())
 def test_identity_network_input_jacobian_is_one_constant(impl, dtype, data) -> None:
     helpers.skip_if_unsupported(impl, "identity", dtype)
@@ -191,7 +191,7 @@ def test_identity_network_input_jacobian_is_one_constant(impl, dtype, data) -> N
 
 
 @pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
-@helpers.allows_impl_fixture
+@helpers.claim()
 @given(data=st.data())
 def test_identity_network_rank_is_at_most_its_narrowest_width(impl, dtype, data) -> None:
     helpers.skip_if_unsupported(impl, "identity", dtype)
@@ -201,7 +201,7 @@ def test_identity_network_rank_is_at_most_its_narrowest_width(impl, dtype, data)
 
 
 @pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
-@helpers.allows_impl_fixture
+@helpers.claim()
 @given(data=st.data())
 def test_identity_network_loss_is_at_least_the_least_squares_floor(impl, dtype, data) -> None:
     helpers.skip_if_unsupported(impl, "identity", dtype)

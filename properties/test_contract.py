@@ -4,9 +4,12 @@ Claims, for every network, batch and target, every activation, float32 and float
 - outputs have the contract's shapes and the input's dtype (``forward`` is ``(batch, n_L)``, each gradient
   is shaped like its parameter, ``dbiases`` is None exactly when the network has no biases);
 - inputs are never mutated;
-- calls are deterministic: the same call twice gives the same bits;
+- results depend only on the arguments: the same call twice, and A again after B, agree within the
+  rounding-error bound (two correct evaluations may differ by up to twice it: a reduction whose order is not
+  fixed, GPU atomics, a threaded BLAS);
 - results are finite wherever the reference's (in the same dtype) are finite;
-- no state is carried between calls: A, then B, then A again gives the first A's bits.
+- bitwise reproducibility is its own claim, reported (how many elements differ, by how many ulps) and
+  required only when asked for: ``--require-bitwise-reproducible``, or ``DETERMINISTIC = True`` in the module.
 
 ``backends.contract.Implementation`` already checks shapes, dtypes and mutation on every call (and raises
 ``ContractError``, an ``AssertionError``); these properties make each of those claims on its own, over
@@ -20,8 +23,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from properties import helpers, strategies
-from reference import network
+from mlp_crosscheck.backends.contract import Result
+from mlp_crosscheck.plugin import require_bitwise
+from mlp_crosscheck.properties import helpers, profiles, strategies
+from mlp_crosscheck.properties.assertions import (
+    assert_arrays_within_bound,
+    assert_gradients_within_bounds,
+    assert_scalars_within_bound,
+)
+from mlp_crosscheck.properties.tolerances import forward_bound
+from mlp_crosscheck.reference import network
 
 
 def _snapshot(net, *data) -> list[np.ndarray]:
@@ -40,26 +51,60 @@ def _results(impl, net, x, y) -> dict[str, np.ndarray]:
     return named
 
 
+def bitwise_differences(first: dict, second: dict) -> dict[str, tuple[int, int, float]]:
+    """Return, per quantity whose bits differ between two calls: (elements differing, elements, worst ulps).
+
+    Signed zeros and NaN payloads count as differing bits (0 ulps apart).
+    """
+    found = {}
+    for name, a in first.items():
+        a, b = np.asarray(a), np.asarray(second[name])
+        if a.tobytes() == b.tobytes():
+            continue
+        unsigned = f"u{a.dtype.itemsize}"
+        differ = np.atleast_1d(a.view(unsigned) != b.view(unsigned))
+        with np.errstate(invalid="ignore"):
+            gap = np.abs(a.astype(np.float64) - b.astype(np.float64))
+            ulps = np.where(differ, gap / np.spacing(np.maximum(np.abs(a), np.abs(b))), 0.0)
+        found[name] = (int(differ.sum()), int(a.size), float(np.nanmax(ulps, initial=0.0)))
+    return found
+
+
 def assert_results_bitwise_equal(first: dict, second: dict, what: str) -> None:
     """Assert two calls returned the same quantities with the same bits (signed zeros and NaNs included)."""
     assert first.keys() == second.keys(), f"{what}: the calls returned different quantities"
-    for name, a in first.items():
-        b = second[name]
-        a, b = np.asarray(a), np.asarray(b)
-        if a.shape != b.shape or a.dtype != b.dtype:
-            raise AssertionError(f"{what}: {name} is {a.shape} {a.dtype}, then {b.shape} {b.dtype}")
-        if a.tobytes() != b.tobytes():
-            # Bits differ: say where, and by how much (0.0 means a signed zero or a NaN payload).
-            differ = np.atleast_1d(
-                a.view(np.uint8 if a.dtype.itemsize == 1 else f"u{a.dtype.itemsize}")
-                != b.view(np.uint8 if b.dtype.itemsize == 1 else f"u{b.dtype.itemsize}")
-            )
-            i = tuple(int(v) for v in np.argwhere(differ)[0]) if a.ndim else ()
-            gap = abs(float(a[i]) - float(b[i]))
-            raise AssertionError(
-                f"{what}: {name} differs between the calls in {int(differ.sum())} of {a.size} elements; "
-                f"first at {i}: {a[i]!r} then {b[i]!r} (difference {gap:.3e})"
-            )
+    differences = bitwise_differences(first, second)
+    if differences:
+        raise AssertionError(f"{what}: the results are not bit for bit identical: {describe_differences(differences)}")
+
+
+def describe_differences(differences: dict[str, tuple[int, int, float]]) -> str:
+    """Say which quantities differ, in how many elements, by up to how many ulps."""
+    return "; ".join(f"{name}: {n} of {size} elements, up to {ulps:.3g} ulp" for name, (n, size, ulps) in differences.items())
+
+
+def assert_results_agree_within_bound(impl, net, x, y, first: dict, second: dict, what: str) -> None:
+    """Assert two calls' results agree within the pair's rounding-error bound (twice one evaluation's).
+
+    The gradients are compared only where no pre-activation is within its bound of a kink: there two
+    correct evaluations may legitimately take different branches. The forward output and the loss are
+    Lipschitz everywhere and are always compared.
+    """
+    context = f"{what}; network {net.widths} {list(net.activations)} {net.dtype}"
+    assert_arrays_within_bound("forward output", second["forward output"], first["forward output"],
+                               2 * forward_bound(net, x), context)
+    bounds = helpers.gradient_bounds_for(net, x, y, impl)
+    agree = bounds.agree()
+    if any(m.any() for m in bounds.ambiguous):
+        assert_scalars_within_bound("loss", float(second["loss"]), float(first["loss"]), agree.loss, context)
+        return
+    assert_gradients_within_bounds(_as_result(second), _as_result(first), agree, context)
+
+
+def _as_result(named: dict) -> Result:
+    weights = tuple(v for k, v in named.items() if k.startswith("dL/dW_"))
+    biases = tuple(v for k, v in named.items() if k.startswith("dL/db_")) or None
+    return Result(float(named["loss"]), weights, biases, named.get("dL/dx"))
 
 
 def check_outputs_have_contract_shapes_and_dtypes(impl, net, x, y) -> None:
@@ -91,7 +136,15 @@ def check_inputs_are_not_mutated(impl, net, x, y) -> None:
             assert a.tobytes() == b.tobytes(), f"{impl.name}: input array {i} (weights, biases, x, y) was mutated"
 
 
-def check_calls_are_deterministic(impl, net, x, y) -> None:
+def check_repeated_calls_agree(impl, net, x, y) -> None:
+    """Assert the same calls, made twice in a row, agree within the rounding-error bound."""
+    with helpers.reproduction_on_failure(net, x, y):
+        first = _results(impl, net, x, y)
+        second = _results(impl, net, x, y)
+        assert_results_agree_within_bound(impl, net, x, y, first, second, f"{impl.name}, the same call twice")
+
+
+def check_repeated_calls_are_bitwise_identical(impl, net, x, y) -> None:
     """Assert the same calls, made twice in a row, return the same bits."""
     with helpers.reproduction_on_failure(net, x, y):
         first = _results(impl, net, x, y)
@@ -123,12 +176,12 @@ def check_outputs_are_finite_where_the_reference_is(impl, net, x, y) -> None:
 
 
 def check_no_state_is_carried_between_calls(impl, case_a, case_b) -> None:
-    """Assert that A, then B, then A again gives the first A's bits: B leaves no trace in A's results."""
+    """Assert that A, then B, then A again agrees with the first A within the bound: B leaves no trace."""
     with helpers.reproduction_on_failure(*case_a):
         first = _results(impl, *case_a)
         _results(impl, *case_b)
         again = _results(impl, *case_a)
-        assert_results_bitwise_equal(first, again, f"{impl.name}, case A before and after case B")
+        assert_results_agree_within_bound(impl, *case_a, first, again, f"{impl.name}, case A before and after case B")
 
 
 # -- the properties ------------------------------------------------------------------------------------------
@@ -153,7 +206,7 @@ def _draw_case(impl, dtype, activation, data) -> strategies.Case:
 # A third of the profile's examples: Implementation checks shapes, dtypes and mutation on every call that
 # every other property makes, so this test names the claim rather than adding coverage.
 @_property
-@helpers.fraction_of_examples(1 / 3)
+@helpers.claim(1 / 3)
 @given(data=st.data())
 def test_calls_keep_contract_shapes_and_dtypes_and_leave_inputs_alone(impl, dtype, activation, data) -> None:
     net, x, y = _draw_case(impl, dtype, activation, data)
@@ -162,6 +215,7 @@ def test_calls_keep_contract_shapes_and_dtypes_and_leave_inputs_alone(impl, dtyp
 
 
 @_property
+@helpers.claim()
 @given(data=st.data())
 def test_outputs_are_finite_where_the_reference_is(impl, dtype, activation, data) -> None:
     check_outputs_are_finite_where_the_reference_is(impl, *_draw_case(impl, dtype, activation, data))
@@ -170,10 +224,10 @@ def test_outputs_are_finite_where_the_reference_is(impl, dtype, activation, data
 # A third of the profile's examples: a nondeterministic reduction or a leaked cache shows on almost any
 # case; the value regimes matter less here than for the agreement properties.
 @_property
-@helpers.fraction_of_examples(1 / 3)
+@helpers.claim(1 / 3)
 @given(data=st.data())
 def test_results_depend_only_on_the_arguments(impl, dtype, activation, data) -> None:
-    """Deterministic (A twice: the same bits) and stateless (A, B, then A: the first A's bits)."""
+    """Repeatable (A twice) and stateless (A, B, then A), both within the rounding-error bound."""
     case_a = _draw_case(impl, dtype, activation, data)
     # Half of the time B has A's architecture, batch and activations (a cache keyed on shapes would hit).
     if data.draw(st.booleans(), label="B has A's shapes"):
@@ -182,5 +236,39 @@ def test_results_depend_only_on_the_arguments(impl, dtype, activation, data) -> 
         case_b = data.draw(b, label="case B")
     else:
         case_b = data.draw(helpers.cases_for(impl, activation, dtype), label="case B")
-    check_calls_are_deterministic(impl, *case_a)
+    check_repeated_calls_agree(impl, *case_a)
     check_no_state_is_carried_between_calls(impl, case_a, case_b)
+
+
+@_property
+@helpers.claim()
+def test_repeated_calls_are_bitwise_reproducible(impl, dtype, activation, request) -> None:
+    """Reported: whether the same call twice gives the same bits; a failure only when it is required.
+
+    Required by ``--require-bitwise-reproducible`` or ``DETERMINISTIC = True`` in the module; otherwise an
+    implementation whose bits vary (and whose results agree within the bound, which
+    ``test_results_depend_only_on_the_arguments`` claims) is reported as an expected failure with the figures.
+    """
+    helpers.skip_if_unsupported(impl, activation, dtype)
+    found: list[dict] = []
+
+    # A third of the profile's examples, as for the other repeat-call claim; a nested @given, because the
+    # verdict (pass, report or fail) is about all the examples together, not one to shrink.
+    @profiles.claim_settings(1 / 3)
+    @given(case=helpers.cases_for(impl, activation, dtype))
+    def repeat(case) -> None:
+        first, second = _results(impl, *case), _results(impl, *case)
+        differences = bitwise_differences(first, second)
+        if differences:
+            found.append(differences)
+
+    repeat()
+    if not found:
+        return
+    message = (
+        f"{impl.name} is not bitwise reproducible: repeated calls differed in {len(found)} examples; "
+        f"the first: {describe_differences(found[0])}"
+    )
+    if require_bitwise(request.config, impl):
+        raise AssertionError(message + " (required by --require-bitwise-reproducible or DETERMINISTIC = True)")
+    pytest.xfail(message + " (reported, not required)")

@@ -46,13 +46,13 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 from scipy import special
 
-from backends.contract import Result
-from properties import helpers, strategies
-from properties.assertions import assert_arrays_within_bound, assert_gradients_within_bounds
-from properties.tolerances import CONSTANTS, forward_bound, gradient_bounds, unit_roundoff
-from reference import network
-from reference.activations import LEAKY_RELU_SLOPE
-from reference.network import Network
+from mlp_crosscheck.backends.contract import Result
+from mlp_crosscheck.properties import helpers, strategies
+from mlp_crosscheck.properties.assertions import assert_arrays_within_bound, assert_gradients_within_bounds
+from mlp_crosscheck.properties.tolerances import CONSTANTS, forward_bound, gradient_bounds, unit_roundoff
+from mlp_crosscheck.reference import network
+from mlp_crosscheck.reference.activations import LEAKY_RELU_SLOPE
+from mlp_crosscheck.reference.network import Network
 
 FLOAT64 = np.dtype(np.float64)
 
@@ -387,6 +387,7 @@ def sampled_entries(draw, net: Network, x: np.ndarray, per_group: int = 3) -> di
 
 
 @pytest.mark.parametrize("activation", helpers.ACTIVATION_PARAMS)
+@helpers.claim()
 @given(data=st.data())
 def test_gradients_match_complex_step(activation, data) -> None:
     net, x, y = data.draw(strategies.cases(activations=activation, dtype=FLOAT64, well_scaled=True), label="case")
@@ -394,6 +395,7 @@ def test_gradients_match_complex_step(activation, data) -> None:
 
 
 @pytest.mark.parametrize("activation", helpers.ACTIVATION_PARAMS)
+@helpers.claim()
 @given(data=st.data())
 def test_gradients_match_central_differences(activation, data) -> None:
     net, x, y = data.draw(strategies.cases(activations=activation, dtype=FLOAT64, well_scaled=True), label="case")

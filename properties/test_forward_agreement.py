@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from properties import helpers
-from properties.assertions import assert_arrays_within_bound
-from properties.tolerances import forward_bound
+from mlp_crosscheck.properties import helpers
+from mlp_crosscheck.properties.assertions import assert_arrays_within_bound
+from mlp_crosscheck.properties.tolerances import forward_bound
 
 
 def check_forward_matches_reference(impl, net, x) -> None:
@@ -26,11 +26,12 @@ def check_forward_matches_reference(impl, net, x) -> None:
         actual = impl.forward(net, x)
         # Compare: bound_impl + bound_reference.
         bound = 2 * forward_bound(net, x)
-        assert_arrays_within_bound("forward output", actual, expected, bound, helpers.describe(impl, net))
+        assert_arrays_within_bound("forward output", actual, expected, bound, helpers.describe(impl, net, "forward"))
 
 
 @pytest.mark.parametrize("activation", helpers.ACTIVATION_PARAMS)
 @pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
+@helpers.claim()
 @given(data=st.data())
 def test_forward_matches_reference(impl, dtype, activation, data) -> None:
     helpers.skip_if_unsupported(impl, activation, dtype)

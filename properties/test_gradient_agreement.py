@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from properties import helpers
-from properties.assertions import assert_gradients_within_bounds
+from mlp_crosscheck.properties import helpers
+from mlp_crosscheck.properties.assertions import assert_gradients_within_bounds
 
 
 def check_gradients_match_reference(impl, net, x, y) -> None:
@@ -30,11 +30,12 @@ def check_gradients_match_reference(impl, net, x, y) -> None:
         # Implementation under test (dL/dx only when it defines loss_and_input_gradients).
         actual = impl.loss_and_gradients(net, x, y)
         # Compare every quantity against bound_impl + bound_reference.
-        assert_gradients_within_bounds(actual, expected, bounds.agree(), helpers.describe(impl, net))
+        assert_gradients_within_bounds(actual, expected, bounds.agree(), helpers.describe(impl, net, "loss_and_gradients"))
 
 
 @pytest.mark.parametrize("activation", helpers.ACTIVATION_PARAMS)
 @pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
+@helpers.claim()
 @given(data=st.data())
 def test_gradients_match_reference(impl, dtype, activation, data) -> None:
     helpers.skip_if_unsupported(impl, activation, dtype)

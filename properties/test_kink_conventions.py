@@ -18,9 +18,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from properties import helpers, kink_conventions, strategies
-from properties.assertions import assert_gradients_within_bounds
-from reference.network import Network
+from mlp_crosscheck.properties import helpers, kink_conventions, strategies
+from mlp_crosscheck.properties.assertions import assert_gradients_within_bounds
+from mlp_crosscheck.reference.network import Network
 
 
 def measured_kink_derivative(impl, activation: str, dtype) -> float:
@@ -99,6 +99,7 @@ def exact_kink_cases(draw, impl, activation: str, dtype) -> strategies.Case:
     return strategies.Case(Network(tuple(weights), None if biases is None else tuple(biases), net.activations), x, y)
 
 
+@helpers.claim()
 @pytest.mark.parametrize("activation", helpers.KINKED_ACTIVATION_PARAMS)
 @pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
 def test_kink_derivative_matches_table(impl, dtype, activation) -> None:
@@ -106,6 +107,7 @@ def test_kink_derivative_matches_table(impl, dtype, activation) -> None:
     check_kink_derivative_matches_table(impl, activation, dtype)
 
 
+@helpers.claim()
 def test_kink_table_was_recorded_with_installed_version(impl) -> None:
     """The table's row for a framework names the version it was recorded with; a different one is reported.
 
@@ -125,6 +127,7 @@ def test_kink_table_was_recorded_with_installed_version(impl) -> None:
 
 @pytest.mark.parametrize("activation", helpers.KINKED_ACTIVATION_PARAMS)
 @pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
+@helpers.claim()
 @given(data=st.data())
 def test_gradients_at_exact_kinks_follow_the_table(impl, dtype, activation, data) -> None:
     helpers.skip_if_unsupported(impl, activation, dtype)

@@ -38,9 +38,9 @@ from hypothesis import event as _hypothesis_event
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 
-from properties import helpers, strategies
-from properties.assertions import assert_arrays_within_bound
-from properties.linear_maps import (
+from mlp_crosscheck.properties import helpers, strategies
+from mlp_crosscheck.properties.assertions import assert_arrays_within_bound
+from mlp_crosscheck.properties.linear_maps import (
     U64,
     Exact,
     Lines,
@@ -55,9 +55,9 @@ from properties.linear_maps import (
     second_differences,
     witness_lines,
 )
-from properties.tolerances import forward_bound
-from reference import activations as vocabulary
-from reference.network import Network
+from mlp_crosscheck.properties.tolerances import forward_bound
+from mlp_crosscheck.reference import activations as vocabulary
+from mlp_crosscheck.reference.network import Network
 
 NONLINEAR = tuple(name for name in vocabulary.NAMES if name != "identity")
 NONLINEAR_PARAMS = [pytest.param(name, id=name) for name in (*NONLINEAR, helpers.MIXED)]
@@ -395,7 +395,7 @@ def all_active_relu_cases(draw, dtype) -> strategies.Case:
 
 @pytest.mark.parametrize("activation", NONLINEAR_PARAMS)
 @pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
-@helpers.allows_impl_fixture
+@helpers.claim()
 @given(data=st.data())
 def test_nonlinear_network_is_witnessed_or_provably_affine(impl, dtype, activation, data) -> None:
     helpers.skip_if_unsupported(impl, activation, dtype)
@@ -405,7 +405,7 @@ def test_nonlinear_network_is_witnessed_or_provably_affine(impl, dtype, activati
 
 @pytest.mark.parametrize("kind", ["dead_or_unused", "cancelling_duplicates", "output_ignores_hidden"])
 @pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
-@helpers.allows_impl_fixture
+@helpers.claim()
 @given(data=st.data())
 def test_degenerate_network_is_constant_on_rn(impl, dtype, kind, data) -> None:
     helpers.skip_if_unsupported(impl, helpers.MIXED, dtype)
@@ -417,7 +417,7 @@ def test_degenerate_network_is_constant_on_rn(impl, dtype, kind, data) -> None:
 
 @pytest.mark.parametrize("activation", PAIR_PARAMS)
 @pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
-@helpers.allows_impl_fixture
+@helpers.claim()
 @given(data=st.data())
 def test_flipped_pairs_make_an_affine_network(impl, dtype, activation, data) -> None:
     helpers.skip_if_unsupported(impl, (activation, "identity"), dtype)
@@ -446,7 +446,7 @@ def check_all_active_relu_network_is_affine_on_its_data(impl, net: Network, x: n
 
 
 @pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
-@helpers.allows_impl_fixture
+@helpers.claim()
 @given(data=st.data())
 def test_all_active_relu_network_is_affine_on_its_data_but_not_on_rn(impl, dtype, data) -> None:
     helpers.skip_if_unsupported(impl, "relu", dtype)

@@ -21,18 +21,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backends.contract import Result
-from properties import helpers, strategies
-from properties.assertions import assert_gradients_within_bounds
-from properties.tolerances import gradient_bounds
-from reference import network
-from reference.batched import NetworkStack, backward_batched, forward_batched, loss_and_gradients_batched
+from mlp_crosscheck.backends.contract import Result
+from mlp_crosscheck.properties import helpers, strategies
+from mlp_crosscheck.properties.assertions import assert_gradients_within_bounds
+from mlp_crosscheck.properties.tolerances import gradient_bounds
+from mlp_crosscheck.reference import network
+from mlp_crosscheck.reference.batched import NetworkStack, backward_batched, forward_batched, loss_and_gradients_batched
 
 CONVENTIONS = [pytest.param({"leaky_relu": 1.0}, id="jax"), pytest.param({"leaky_relu": 0.5}, id="half")]
 
 
 @pytest.mark.parametrize("kinks", CONVENTIONS)
 @pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
+@helpers.claim()
 @given(data=st.data())
 def test_batched_reference_follows_the_kink_convention_it_is_given(dtype, kinks, data) -> None:
     nets = [

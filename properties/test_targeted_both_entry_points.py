@@ -19,9 +19,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backends.contract import Implementation
-from properties import helpers
-from properties.test_gradient_agreement import check_gradients_match_reference
+from mlp_crosscheck.backends.contract import Implementation
+from mlp_crosscheck.properties import helpers
+from mlp_crosscheck.properties.test_gradient_agreement import check_gradients_match_reference
 
 
 def required_entry_point_only(impl: Implementation) -> Implementation:
@@ -45,7 +45,7 @@ def required_entry_point_only(impl: Implementation) -> Implementation:
 
 
 @pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
-@helpers.allows_impl_fixture
+@helpers.claim()
 @given(data=st.data())
 def test_required_loss_and_gradients_matches_reference(impl, dtype, data) -> None:
     if not impl.has_input_gradient:

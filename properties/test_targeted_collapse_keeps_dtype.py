@@ -16,11 +16,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from properties import helpers, strategies
-from reference import network
+from mlp_crosscheck.properties import helpers, strategies
+from mlp_crosscheck.reference import network
 
 
 @pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
+@helpers.claim()
 @given(data=st.data())
 def test_collapsed_map_has_the_network_dtype_and_shape(dtype, data) -> None:
     net = data.draw(strategies.networks(activations="identity", dtype=dtype), label="net")

@@ -17,9 +17,9 @@ import types
 import numpy as np
 import pytest
 
-import backends
-from backends.contract import ContractError, Implementation
-from reference.network import Network
+from mlp_crosscheck import backends
+from mlp_crosscheck.backends.contract import ContractError, Implementation
+from mlp_crosscheck.reference.network import Network
 
 
 def _case(biases=True):

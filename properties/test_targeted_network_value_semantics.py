@@ -19,9 +19,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from properties import helpers, strategies
-from reference.batched import NetworkStack, forward_batched
-from reference.network import Network
+from mlp_crosscheck.properties import helpers, strategies
+from mlp_crosscheck.reference.batched import NetworkStack, forward_batched
+from mlp_crosscheck.reference.network import Network
 
 
 def assert_same_parameters(a, b) -> None:
@@ -38,6 +38,7 @@ def assert_same_parameters(a, b) -> None:
 
 
 @pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
+@helpers.claim()
 @given(data=st.data())
 def test_network_from_lists_equals_network_from_tuples(dtype, data) -> None:
     net = data.draw(strategies.networks(activations="mixed", dtype=dtype), label="net")
@@ -53,6 +54,7 @@ def test_network_from_lists_equals_network_from_tuples(dtype, data) -> None:
 
 
 @pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
+@helpers.claim()
 @given(data=st.data())
 def test_one_layer_network_takes_its_activation_as_a_string(dtype, data) -> None:
     net = data.draw(
@@ -65,6 +67,7 @@ def test_one_layer_network_takes_its_activation_as_a_string(dtype, data) -> None
 
 
 @pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
+@helpers.claim()
 @given(data=st.data())
 def test_astype_casts_every_parameter_exactly(dtype, data) -> None:
     net = data.draw(strategies.networks(activations="mixed", dtype=dtype), label="net")
@@ -82,6 +85,7 @@ def test_astype_casts_every_parameter_exactly(dtype, data) -> None:
 
 
 @pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
+@helpers.claim()
 @given(data=st.data())
 def test_stack_rejects_weights_and_inputs_that_are_not_3_d(dtype, data) -> None:
     net = data.draw(strategies.networks(activations="mixed", dtype=dtype, widths=strategies.architectures(min_depth=2)))

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from properties import helpers, strategies
-from reference import network, seed
+from mlp_crosscheck.properties import helpers, strategies
+from mlp_crosscheck.reference import network, seed
 
 EPOCHS = 3
 LEARNING_RATE = 1e-2
@@ -53,6 +53,7 @@ def assert_training_step_is_exact(before, after, lr, gradients) -> None:
 
 @pytest.mark.parametrize("biases", [pytest.param(True, id="biases"), pytest.param(False, id="no_biases")])
 @pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
+@helpers.claim()
 @given(data=st.data())
 def test_training_moves_every_parameter_by_its_gradient_step(dtype, biases, data) -> None:
     net, x, y = data.draw(

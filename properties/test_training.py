@@ -31,14 +31,14 @@ from typing import NamedTuple
 import numpy as np
 import pytest
 
-from backends.contract import Result
-from properties import helpers
-from properties.assertions import assert_gradients_within_bounds
-from properties.linear_maps import least_squares_floor
-from properties.test_collapse import check_identity_network_equals_collapsed_map
-from properties.tolerances import forward_bound, gradient_bounds
-from reference import seed
-from reference.network import Network
+from mlp_crosscheck.backends.contract import Result
+from mlp_crosscheck.properties import helpers
+from mlp_crosscheck.properties.assertions import assert_gradients_within_bounds
+from mlp_crosscheck.properties.linear_maps import least_squares_floor
+from mlp_crosscheck.properties.test_collapse import check_identity_network_equals_collapsed_map
+from mlp_crosscheck.properties.tolerances import forward_bound, gradient_bounds
+from mlp_crosscheck.reference import seed
+from mlp_crosscheck.reference.network import Network
 
 XOR_X = np.array([[0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 1]])
 XOR_Y = np.array([[0], [1], [1], [0]])
@@ -172,30 +172,35 @@ def check_loss_ends_below_floor(impl, recorded: RecordedRun, x, y) -> None:
 # Properties (deterministic: the seed experiment has one case per implementation and dtype).
 
 
+@helpers.claim()
 @pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
 def test_seed_run_gradients_match_reference_at_every_epoch(impl, dtype) -> None:
     helpers.skip_if_unsupported(impl, "identity", dtype)
     check_gradients_match_reference_at_every_epoch(impl, seed_run(impl, dtype), *seed.data(dtype))
 
 
+@helpers.claim()
 @pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
 def test_seed_run_is_gradient_descent_on_its_own_gradients(impl, dtype) -> None:
     helpers.skip_if_unsupported(impl, "identity", dtype)
     check_run_is_gradient_descent(seed_run(impl, dtype))
 
 
+@helpers.claim()
 @pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
 def test_seed_run_outputs_round_to_the_targets(impl, dtype) -> None:
     helpers.skip_if_unsupported(impl, "identity", dtype)
     check_outputs_round_to_targets(impl, seed_run(impl, dtype).run.final, *seed.data(dtype))
 
 
+@helpers.claim()
 @pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
 def test_seed_run_outputs_equal_x_at_k_at_every_epoch(impl, dtype) -> None:
     helpers.skip_if_unsupported(impl, "identity", dtype)
     check_collapse_at_every_epoch(impl, seed_run(impl, dtype), seed.data(dtype)[0])
 
 
+@helpers.claim()
 @pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
 def test_identity_network_on_xor_never_goes_below_its_least_squares_floor(impl, dtype) -> None:
     helpers.skip_if_unsupported(impl, "identity", dtype)
@@ -206,6 +211,7 @@ def test_identity_network_on_xor_never_goes_below_its_least_squares_floor(impl, 
     check_loss_never_below_floor(impl, recorded, x, y)
 
 
+@helpers.claim()
 @pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
 def test_tanh_network_on_xor_goes_below_the_least_squares_floor(impl, dtype) -> None:
     helpers.skip_if_unsupported(impl, "tanh", dtype)

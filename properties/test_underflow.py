@@ -21,9 +21,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from properties import helpers, strategies
-from properties.test_gradient_agreement import check_gradients_match_reference
-from reference.network import Network
+from mlp_crosscheck.properties import helpers, strategies
+from mlp_crosscheck.properties.test_gradient_agreement import check_gradients_match_reference
+from mlp_crosscheck.reference.network import Network
 
 # Whether tiny / 2 computes to 0 (flushed) rather than to the subnormal tiny / 2, per framework and dtype.
 FLUSHES_SUBNORMALS = {"numpy": False, "torch": False, "jax": True}
@@ -66,6 +66,7 @@ def underflowing_cases(draw, impl, activation: str, dtype) -> strategies.Case:
 
 @pytest.mark.parametrize("activation", helpers.ACTIVATION_PARAMS)
 @pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
+@helpers.claim()
 @given(data=st.data())
 def test_gradients_match_reference_in_underflow(impl, dtype, activation, data) -> None:
     helpers.skip_if_unsupported(impl, activation, dtype)
@@ -83,6 +84,7 @@ def check_flushing_matches_table(impl, dtype) -> None:
     )
 
 
+@helpers.claim()
 @pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
 def test_subnormal_results_are_kept_or_flushed_as_recorded(impl, dtype) -> None:
     if impl.name not in FLUSHES_SUBNORMALS:

@@ -66,8 +66,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from reference import activations
-from reference.network import Network, forward
+from mlp_crosscheck.reference import activations
+from mlp_crosscheck.reference.network import Network, forward
 
 
 def unit_roundoff(dtype) -> float:

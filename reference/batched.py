@@ -24,8 +24,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from reference import activations
-from reference.network import FLOAT_DTYPES, Network
+from mlp_crosscheck.reference import activations
+from mlp_crosscheck.reference.network import FLOAT_DTYPES, Network
 
 
 @dataclass(frozen=True)

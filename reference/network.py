@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from reference import activations
+from mlp_crosscheck.reference import activations
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from reference.network import Network
+from mlp_crosscheck.reference.network import Network
 
 LEARNING_RATE = 1e-4
 EPOCHS = 150

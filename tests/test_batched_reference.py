@@ -14,10 +14,10 @@ from typing import NamedTuple
 import numpy as np
 import pytest
 
-from properties.assertions import assert_arrays_within_bound, assert_gradients_within_bounds
-from properties.tolerances import gradient_bounds
-from reference import activations, network
-from reference.batched import (
+from mlp_crosscheck.properties.assertions import assert_arrays_within_bound, assert_gradients_within_bounds
+from mlp_crosscheck.properties.tolerances import gradient_bounds
+from mlp_crosscheck.reference import activations, network
+from mlp_crosscheck.reference.batched import (
     NetworkStack,
     backward_batched,
     backward_batched_traced,

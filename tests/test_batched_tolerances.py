@@ -14,10 +14,10 @@ import itertools
 import numpy as np
 import pytest
 
-from properties import tolerances
-from properties.batched_tolerances import gradient_bounds_batched
-from reference import activations
-from reference.batched import NetworkStack, backward_batched_traced, forward_batched
+from mlp_crosscheck.properties import tolerances
+from mlp_crosscheck.properties.batched_tolerances import gradient_bounds_batched
+from mlp_crosscheck.reference import activations
+from mlp_crosscheck.reference.batched import NetworkStack, backward_batched_traced, forward_batched
 
 BOUND_RTOL = 1e-14
 ARCHITECTURES = [(3, 4, 10, 1), (2, 5), (4, 3, 3, 2, 6)]

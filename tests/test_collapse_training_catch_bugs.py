@@ -19,16 +19,16 @@ import mpmath
 import numpy as np
 import pytest
 
-from backends import numpy_backend
-from backends.contract import Implementation
-from properties import linear_maps
-from properties import test_collapse as collapse
-from properties import test_conservation as conservation
-from properties import test_nonlinear_does_not_collapse as nonlinear
-from properties import test_training as training
-from reference import seed
-from reference.network import Network
-from reference.network import collapse as reference_collapse
+from mlp_crosscheck.backends import numpy_backend
+from mlp_crosscheck.backends.contract import Implementation
+from mlp_crosscheck.properties import linear_maps
+from mlp_crosscheck.properties import test_collapse as collapse
+from mlp_crosscheck.properties import test_conservation as conservation
+from mlp_crosscheck.properties import test_nonlinear_does_not_collapse as nonlinear
+from mlp_crosscheck.properties import test_training as training
+from mlp_crosscheck.reference import seed
+from mlp_crosscheck.reference.network import Network
+from mlp_crosscheck.reference.network import collapse as reference_collapse
 
 CORRECT = Implementation(numpy_backend)
 
@@ -497,7 +497,7 @@ def test_exact_forward_agrees_with_the_reference_on_piecewise_linear_networks():
     net = network((3, 4, 2), ("leaky_relu", "relu"))
     x = batch(3)
     pre = linear_maps.exact_forward(net, x)
-    from reference.network import forward
+    from mlp_crosscheck.reference.network import forward
 
     _, cache = forward(net, x)
     for exact_z, z in zip(pre, cache.preactivations, strict=True):

@@ -5,9 +5,9 @@ import textwrap
 import numpy as np
 import pytest
 
-import backends
-from backends.contract import ContractError, Implementation
-from reference.network import Network
+from mlp_crosscheck import backends
+from mlp_crosscheck.backends.contract import ContractError, Implementation
+from mlp_crosscheck.reference.network import Network
 
 CORRECT = """
 import numpy as np
@@ -87,8 +87,35 @@ def test_a_module_that_fails_to_import_says_why(tmp_path):
 
 
 def test_a_missing_function_is_named(tmp_path):
-    with pytest.raises(ContractError, match=r"needs the function.*loss_and_gradients"):
+    with pytest.raises(ContractError, match=r"needs a function loss_and_gradients\(\.\.\.\), and it defines forward"):
         backends.load(str(_write(tmp_path, "def forward(w, b, a, x):\n    return x\n")))
+
+
+def test_a_misspelt_function_gets_the_closest_match_and_no_internal_module_name(tmp_path):
+    body = "def forward(w, b, a, x):\n    return x\n\ndef loss_and_grads(w, b, a, x, y):\n    return 0.0, [], None\n"
+    with pytest.raises(ContractError) as caught:
+        backends.load(str(_write(tmp_path, body, name="mine")))
+    message = str(caught.value)
+    assert "it defines forward, loss_and_grads; did you mean loss_and_gradients instead of loss_and_grads?" in message
+    assert "_mlp_crosscheck_impl" not in message
+    assert "mine.py" in message
+
+
+def test_a_directory_is_named_as_one(tmp_path):
+    with pytest.raises(ContractError, match="is a directory"):
+        backends.load(str(tmp_path))
+
+
+def test_an_unsupported_dtype_in_dtypes_is_an_error_not_dropped(tmp_path):
+    body = CORRECT.format(name="half") + "\nDTYPES = ('float16', 'float64')\n"
+    with pytest.raises(ContractError, match="DTYPES names float16; the contract covers float32 and float64 only"):
+        backends.load(str(_write(tmp_path, body)))
+
+
+def test_an_unknown_activation_lists_the_vocabulary(tmp_path):
+    body = CORRECT.format(name="odd") + "\nACTIVATIONS = ['identity', 'swish']\n"
+    with pytest.raises(ContractError, match=r"\['swish'\], not in the vocabulary: identity, .*relu"):
+        backends.load(str(_write(tmp_path, body)))
 
 
 def test_unknown_activation_names_in_activations_attribute_are_rejected(tmp_path):
@@ -202,7 +229,7 @@ def test_a_missing_framework_is_a_one_line_reason(monkeypatch):
 
 def test_as_module_exposes_an_objects_methods_as_the_contract():
     # The torch and jax backends on another device are objects; as_module makes one look like a module.
-    from backends.contract import as_module
+    from mlp_crosscheck.backends.contract import as_module
 
     class OnDevice:
         def forward(self, w, b, a, x, y=None):  # y: so that every entry point takes one call below

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backends import cli
-from properties import kill_matrix, kill_matrix_plugin, strategies
-from reference.network import Network
+from mlp_crosscheck import cli
+from mlp_crosscheck.properties import kill_matrix, kill_matrix_plugin, strategies
+from mlp_crosscheck.reference.network import Network
 
 FAULT_DIR = Path(__file__).parent / "faults"
 FAULTS = sorted(FAULT_DIR.glob("faulty_*.py"))

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import backends
-from backends.cli import main
-from properties import tolerances
-from reference import seed
+from mlp_crosscheck import backends
+from mlp_crosscheck.cli import main
+from mlp_crosscheck.properties import tolerances
+from mlp_crosscheck.reference import seed
 
 BACKENDS = [
     pytest.param(name, id=name, marks=[pytest.mark.skip(reason=backends.missing_reason(name))])

@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import backends
-from backends.cli import main
-from properties import sweep as sw
-from properties.assertions import assert_gradients_within_bounds
-from properties.batched_tolerances import BatchedBounds
-from properties.tolerances import gradient_bounds
-from reference import network
+from mlp_crosscheck import backends
+from mlp_crosscheck.cli import main
+from mlp_crosscheck.properties import sweep as sw
+from mlp_crosscheck.properties.assertions import assert_gradients_within_bounds
+from mlp_crosscheck.properties.batched_tolerances import BatchedBounds
+from mlp_crosscheck.properties.tolerances import gradient_bounds
+from mlp_crosscheck.reference import network
 
 PLANTED = Path(__file__).parent / "planted_sweep"
 CORRECT_IMPL = PLANTED / "tanh_mlp.py"
@@ -176,7 +176,7 @@ def test_planted_bug_is_reported_with_seed_and_index_and_exit_code_one(tmp_path)
 
     assert code == 1
     assert "FAILURES" in printed
-    assert "properties.sweep.rebuild(seed=5, index=0," in printed
+    assert "mlp_crosscheck.properties.sweep.rebuild(seed=5, index=0," in printed
     assert "dL/dW_1" in printed
     assert "exceed the rounding-error bound" in printed
     report = json.loads(path.read_text())
@@ -336,7 +336,7 @@ def test_progress_bar_reports_networks_and_rate():
 def jax_backend():
     if backends.missing_reason("jax"):
         pytest.skip(backends.missing_reason("jax"))
-    from backends import jax_backend
+    from mlp_crosscheck.backends import jax_backend
 
     return jax_backend
 

@@ -8,10 +8,10 @@ that makes an activation less accurate is noticed here, not as a puzzling proper
 import numpy as np
 import pytest
 
-import backends
+from mlp_crosscheck import backends
 from benchmarks.activation_accuracy import _evaluate, _exact, _points
-from properties.tolerances import C_DERIVATIVE, C_VALUE, unit_roundoff
-from reference import activations
+from mlp_crosscheck.properties.tolerances import C_DERIVATIVE, C_VALUE, unit_roundoff
+from mlp_crosscheck.reference import activations
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

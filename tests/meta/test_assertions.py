@@ -12,13 +12,13 @@ import re
 import numpy as np
 import pytest
 
-from backends.contract import Result
-from properties.assertions import (
+from mlp_crosscheck.backends.contract import Result
+from mlp_crosscheck.properties.assertions import (
     assert_arrays_within_bound,
     assert_gradients_within_bounds,
     assert_scalars_within_bound,
 )
-from properties.tolerances import Bounds
+from mlp_crosscheck.properties.tolerances import Bounds
 
 EXPECTED = np.array([[1.0, -2.0, 3.0], [0.0, 5.0, -6.0]])
 BOUND = np.full(EXPECTED.shape, 1e-3)
@@ -228,7 +228,12 @@ def test_gradients_within_bounds_should_pass_within_the_bounds() -> None:
 
 @pytest.mark.parametrize(
     ("field", "name"),
-    [("loss", "loss"), ("weights", "dL/dW_2"), ("biases", "dL/db_1"), ("x", "dL/dx")],
+    [
+        ("loss", "loss"),
+        ("weights", "dweights[1] (dL/dW_2)"),
+        ("biases", "dbiases[0] (dL/db_1)"),
+        ("x", "dx (dL/dx)"),
+    ],
 )
 def test_gradients_within_bounds_should_fail_on_each_quantity(field, name) -> None:
     actual = _result()

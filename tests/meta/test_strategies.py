@@ -15,10 +15,10 @@ from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
-from properties import strategies as ps
-from properties.strategies import Case
-from reference import activations as vocabulary
-from reference.network import Network, forward, loss_and_gradients
+from mlp_crosscheck.properties import strategies as ps
+from mlp_crosscheck.properties.strategies import Case
+from mlp_crosscheck.reference import activations as vocabulary
+from mlp_crosscheck.reference.network import Network, forward, loss_and_gradients
 
 FIND = settings(
     max_examples=300,

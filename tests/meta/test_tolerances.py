@@ -27,12 +27,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backends.contract import Result
-from properties import helpers, strategies
-from properties.assertions import assert_arrays_within_bound, assert_gradients_within_bounds
-from properties.tolerances import Bounds, gamma, gradient_bounds, unit_roundoff
-from reference import activations, network, seed
-from reference.network import Network
+from mlp_crosscheck.backends.contract import Result
+from mlp_crosscheck.properties import helpers, strategies
+from mlp_crosscheck.properties.assertions import assert_arrays_within_bound, assert_gradients_within_bounds
+from mlp_crosscheck.properties.tolerances import Bounds, gamma, gradient_bounds, unit_roundoff
+from mlp_crosscheck.reference import activations, network, seed
+from mlp_crosscheck.reference.network import Network
 
 LONG = np.longdouble
 PROXY_SHARE = 2.0**-10  # the long-double proxy's own error, as a fraction of the float64 bound (2^-11, doubled)
@@ -399,7 +399,7 @@ def _soak_counterexample():
 
 
 def test_the_underflow_term_is_needed_and_sufficient_on_the_soak_counterexample(monkeypatch) -> None:
-    import properties.tolerances as tolerances
+    from mlp_crosscheck.properties import tolerances
 
     net, x, y = _soak_counterexample()
     exact = float(0.5 * np.sum(y.astype(np.float64) ** 2))  # r = -y exactly: the output is an exact 0

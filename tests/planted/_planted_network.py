@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference import activations
+from mlp_crosscheck.reference import activations
 
 
 def forward_pass(weights, biases, names, x, value):

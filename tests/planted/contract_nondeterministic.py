@@ -9,7 +9,7 @@ import itertools
 import numpy as np
 from _planted_network import contract
 
-from reference import activations
+from mlp_crosscheck.reference import activations
 
 NAME = "planted-nondeterministic"
 _calls = itertools.count()

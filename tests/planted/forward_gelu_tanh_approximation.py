@@ -5,7 +5,7 @@ import math
 import numpy as np
 from _planted_network import contract
 
-from reference import activations
+from mlp_crosscheck.reference import activations
 
 NAME = "planted-gelu-tanh-approximation"
 

@@ -2,7 +2,7 @@
 
 from _planted_network import contract
 
-from reference import activations
+from mlp_crosscheck.reference import activations
 
 NAME = "planted-relu-derivative-one-at-zero"
 

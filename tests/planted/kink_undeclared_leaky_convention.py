@@ -3,7 +3,7 @@
 import numpy as np
 from _planted_network import contract
 
-from reference import activations
+from mlp_crosscheck.reference import activations
 
 NAME = "planted-undeclared-leaky-convention"
 

@@ -1,0 +1,251 @@
+"""``mlp-crosscheck check TARGET [TARGET ...]``: every claim that applies to your implementations, then a summary.
+
+    mlp-crosscheck check mine.py                       # a file, from any directory
+    mlp-crosscheck check mypkg.mlp --profile ci        # an importable module; derandomized examples
+    mlp-crosscheck check mine.py --backends numpy,jax --json result.json --junitxml result.xml
+
+Runs the installed claims (``mlp_crosscheck.properties``) against each TARGET -- only the claims about an
+implementation, not the suite's own tests, and the built-in backends only when ``--backends`` names them --
+and ends with one row per implementation x claim family: passed / FAILED / not applicable / reported, the
+worst error-to-bound ratio seen, and the first failure's reason. Exit codes are pytest's: 0 all passed,
+1 a claim failed, 2 interrupted, 3 internal error, 4 usage error (a target that cannot be loaded), 5 nothing ran.
+
+Design constraints a reader must not break:
+- The verdict must be the one the plugin gives in the user's own project and in the clone: the same claims,
+  the same profile objects, the same implementation wrapper. So the run is isolated from the caller's
+  pytest configuration (an empty ini file in a temporary rootdir), and judged only by the claims.
+- The summary is built from the records the plugin attaches to each report (``plugin.RECORD_KEY``), so it
+  is the same with and without pytest-xdist workers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+HELP = "Check implementations of the contract against the reference; print a summary per claim family."
+FAMILY_TITLES = {
+    "forward_agreement": "forward agreement",
+    "gradient_agreement": "loss and gradient agreement",
+    "contract": "contract",
+    "underflow": "underflow",
+    "kink_conventions": "kink conventions",
+    "collapse": "identity collapse",
+    "nonlinear_does_not_collapse": "non-collapse",
+    "conservation": "conservation laws",
+    "training": "training",
+    "targeted_both_entry_points": "both entry points agree",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("targets", nargs="+", metavar="TARGET", help="a .py file or an importable module name")
+    parser.add_argument(
+        "--profile",
+        choices=("dev", "ci", "thorough"),
+        help="Hypothesis profile: dev (25 examples), ci (60, derandomized), thorough (1000); "
+        "default $MLP_CROSSCHECK_PROFILE, else dev",
+    )
+    parser.add_argument("--backends", default="", help="also check these built-in backends (e.g. numpy,torch,jax)")
+    parser.add_argument("--device", help="device for the torch and jax backends (default cpu)")
+    parser.add_argument("--junitxml", type=Path, metavar="PATH", help="also write a JUnit XML report")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        metavar="PATH",
+        help="also write the result as JSON: environment, each test's status, calls and worst ratio per quantity",
+    )
+    parser.add_argument("-x", "--exitfirst", action="store_true", help="stop at the first failing claim")
+    parser.add_argument("-k", dest="keyword", metavar="EXPR", help="only run claims matching this pytest -k expression")
+    parser.add_argument(
+        "--require-bitwise-reproducible",
+        action="store_true",
+        help="fail an implementation whose repeated calls differ in any bit (default: reported only)",
+    )
+    parser.add_argument("-n", "--workers", type=int, default=0, help="pytest-xdist worker processes (default: none)")
+
+
+def pytest_arguments(args: argparse.Namespace, rootdir: Path) -> list[str]:
+    """Return the pytest command line that runs the claims on ``args.targets`` in isolation under ``rootdir``."""
+    ini = rootdir / "pytest.ini"
+    ini.write_text("[pytest]\n")  # the caller's own pytest configuration does not apply to the claims
+    argv = ["--pyargs", "mlp_crosscheck.properties", "-c", str(ini), "--rootdir", str(rootdir)]
+    argv += ["-p", "no:cacheprovider", "-q", "--tb=short", f"--backends={args.backends}"]
+    argv += [f"--impl={_absolute(target)}" for target in args.targets]
+    if args.profile:
+        argv.append(f"--hypothesis-profile={args.profile}")
+    if args.device:
+        argv.append(f"--device={args.device}")
+    if args.junitxml:
+        argv.append(f"--junitxml={args.junitxml.resolve()}")
+    if args.exitfirst:
+        argv.append("-x")
+    if args.keyword:
+        argv += ["-k", args.keyword]
+    if args.require_bitwise_reproducible:
+        argv.append("--require-bitwise-reproducible")
+    if args.workers:
+        argv += ["-n", str(args.workers)]
+    return argv
+
+
+def _absolute(target: str) -> str:
+    """A path that exists (or names a .py file) made absolute: the run's rootdir is a temporary directory."""
+    path = Path(target)
+    return str(path.resolve()) if target.endswith(".py") or path.exists() else target
+
+
+class Collector:
+    """A pytest plugin (this process only) that gathers the claims' records and drops every other test."""
+
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+
+    def pytest_collection_modifyitems(self, config, items) -> None:
+        keep = [item for item in items if "impl" in getattr(getattr(item, "callspec", None), "params", {})]
+        dropped = [item for item in items if item not in keep]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = keep
+
+    def pytest_runtest_logreport(self, report) -> None:
+        from mlp_crosscheck.plugin import RECORD_KEY
+
+        for key, record in report.user_properties:
+            if key == RECORD_KEY:
+                self.records.append({"nodeid": report.nodeid, **record})
+
+
+def run(args: argparse.Namespace) -> int:
+    import pytest  # the plugin, hence Hypothesis, is imported by pytest itself, so that it can rewrite asserts
+
+    if args.workers:
+        import importlib.util
+
+        if importlib.util.find_spec("xdist") is None:
+            print("mlp-crosscheck check: -n needs pytest-xdist (pip install pytest-xdist)", file=sys.stderr)
+            return 4
+    # As `python -m pytest` would: a module name given as TARGET is looked up from the current directory too.
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    collector = Collector()
+    with tempfile.TemporaryDirectory(prefix="mlp-crosscheck-check-") as tmp:
+        code = int(pytest.main(pytest_arguments(args, Path(tmp)), plugins=[collector]))
+    from mlp_crosscheck import plugin
+    from mlp_crosscheck.properties import profiles
+
+    rows = summarize(collector.records)
+    if rows:
+        print()
+        print(format_summary(rows))
+    elif code == 0:
+        code = 5  # every claim deselected or skipped before it ran: nothing was checked
+    if args.json:
+        result = {
+            "command": "mlp-crosscheck check " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["check"] else []),
+            "exit_code": code,
+            "profile": args.profile or profiles.active(),
+            "environment": plugin.environment(),
+            "summary": rows,
+            "worst_ratio": worst_ratios(collector.records),
+            "tests": collector.records,
+        }
+        args.json.write_text(json.dumps(result, indent=1, default=str) + "\n")
+        print(f"saved to {args.json}")
+    return code
+
+
+def summarize(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Return one row per implementation x claim family: result, counts, worst ratio, first failure."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for record in records:
+        groups[(record["impl"], record["family"])].append(record)
+    rows = []
+    for (impl, family), group in groups.items():
+        outcomes = [r["outcome"] for r in group]
+        failed = [r for r in group if r["outcome"] == "failed"]
+        if failed:
+            result = "FAILED"
+        elif "passed" in outcomes:
+            result = "reported" if "xfailed" in outcomes else "passed"
+        elif "xfailed" in outcomes:
+            result = "reported"
+        else:
+            result = "not applicable"
+        ratios = [v for r in group for v in r.get("ratios", {}).values()]
+        rows.append(
+            {
+                "implementation": impl,
+                "family": family,
+                "result": result,
+                "passed": outcomes.count("passed"),
+                "failed": len(failed),
+                "not_applicable": outcomes.count("skipped"),
+                "worst_ratio": max(ratios) if ratios else None,
+                "warnings": sum(r.get("warnings", 0) for r in group),
+                "first_failure": failed[0].get("message", "") if failed else None,
+                "first_failing_test": failed[0]["nodeid"].rpartition("::")[2] if failed else None,
+                "reported": next((r["message"] for r in group if r["outcome"] == "xfailed"), None),
+            }
+        )
+    order = list(FAMILY_TITLES)
+    rows.sort(key=lambda r: (r["implementation"], order.index(r["family"]) if r["family"] in order else len(order)))
+    return rows
+
+
+def worst_ratios(records: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Return, per implementation, the worst error-to-bound ratio seen for each quantity."""
+    worst: dict[str, dict[str, float]] = defaultdict(dict)
+    for record in records:
+        for quantity, ratio in record.get("ratios", {}).items():
+            if ratio > worst[record["impl"]].get(quantity, -1.0):
+                worst[record["impl"]][quantity] = ratio
+    return dict(worst)
+
+
+def format_summary(rows: list[dict[str, Any]]) -> str:
+    """Return the summary table, then one line per failure's reason and per reported finding."""
+    header = ("implementation", "claim family", "result", "passed", "failed", "n/a", "worst |diff|/bound")
+    table = [header]
+    for row in rows:
+        ratio = row["worst_ratio"]
+        table.append(
+            (
+                row["implementation"],
+                FAMILY_TITLES.get(row["family"], row["family"]),
+                row["result"],
+                str(row["passed"]),
+                str(row["failed"]),
+                str(row["not_applicable"]),
+                "-" if ratio is None else f"{ratio:.3g}",
+            )
+        )
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in table]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    notes = []
+    for row in rows:
+        title = f"{row['implementation']}, {FAMILY_TITLES.get(row['family'], row['family'])}"
+        if row["first_failure"]:
+            notes.append(f"- {title}: first failure in {row['first_failing_test']}: {_shorten(row['first_failure'])}")
+        if row["reported"]:
+            notes.append(f"- {title}: {_shorten(row['reported'], 240)}")
+    warned = defaultdict(int)
+    for row in rows:
+        warned[row["implementation"]] += row["warnings"]
+    notes += [
+        f"- {impl}: {n} warnings raised inside its calls (recorded; an implementation is judged by its numbers)"
+        for impl, n in warned.items()
+        if n
+    ]
+    return "\n".join(lines + ([""] + notes if notes else []))
+
+
+def _shorten(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
