@@ -74,9 +74,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def pytest_arguments(args: argparse.Namespace, rootdir: Path) -> list[str]:
     """Return the pytest command line that runs the claims on ``args.targets`` in isolation under ``rootdir``."""
     ini = rootdir / "pytest.ini"
-    ini.write_text("[pytest]\n")  # the caller's own pytest configuration does not apply to the claims
+    # The caller's own pytest configuration does not apply to the claims. Deprecation warnings are libraries'
+    # business (Hypothesis's failure explainer imports libcst, which warns through mypy_extensions), and
+    # pytest cannot rewrite the asserts of mlp_crosscheck itself, imported already to run this command.
+    ini.write_text(
+        "[pytest]\nfilterwarnings =\n    ignore::DeprecationWarning\n    ignore::pytest.PytestAssertRewriteWarning\n"
+    )
     argv = ["--pyargs", "mlp_crosscheck.properties", "-c", str(ini), "--rootdir", str(rootdir)]
-    argv += ["-p", "no:cacheprovider", "-q", "--tb=short", f"--backends={args.backends}"]
+    argv += ["-p", "no:cacheprovider", "-q", "--tb=short", "-rN", f"--backends={args.backends}"]
     argv += [f"--impl={_absolute(target)}" for target in args.targets]
     if args.profile:
         argv.append(f"--hypothesis-profile={args.profile}")

@@ -28,6 +28,7 @@ import functools
 import importlib.metadata
 import os
 import platform
+import warnings
 
 import pytest
 
@@ -309,6 +310,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 
     It travels in ``report.user_properties``, so that under pytest-xdist it reaches the controller.
     """
+    if call.excinfo is not None and item.get_closest_marker(MARKER) is not None:
+        _import_hypothesis_patching_quietly()
     report = yield
     callspec = getattr(item, "callspec", None)
     if item.get_closest_marker(MARKER) is None or callspec is None or "impl" not in callspec.params:
@@ -329,6 +332,22 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             record["message"] = _reason(report)
         report.user_properties.append((RECORD_KEY, record))
     return report
+
+
+def _import_hypothesis_patching_quietly() -> None:
+    """Import Hypothesis's failure-patch writer now, with its libraries' DeprecationWarnings silenced.
+
+    Hypothesis's own makereport hook imports it when a test fails; it imports libcst, which warns through
+    mypy_extensions. Under a project's ``filterwarnings = error`` that warning would turn a claim's failure
+    into an INTERNALERROR and lose the report. Every wrapper's code before its ``yield`` runs before any
+    hook's teardown, so importing here first makes Hypothesis's later import a dictionary lookup.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            import hypothesis.extra._patching  # noqa: F401
+        except ImportError:  # libcst is not installed: Hypothesis skips the patch, and nothing warns
+            pass
 
 
 def _reason(report: pytest.TestReport) -> str:

@@ -27,6 +27,7 @@ def assert_arrays_within_bound(name: str, actual, expected, bound, context: str 
         AssertionError: shapes differ, non-finite positions differ, or some element exceeds its bound.
         ValueError: the bound is NaN or negative (a broken tolerance, not a broken implementation).
     """
+    __tracebackhide__ = True  # pytest shows the caller's line, not this helper's
     a = np.asarray(actual, dtype=np.float64)
     e = np.asarray(expected, dtype=np.float64)
     b = np.broadcast_to(np.asarray(bound, dtype=np.float64), e.shape)
@@ -65,6 +66,7 @@ def assert_arrays_within_bound(name: str, actual, expected, bound, context: str 
 
 def assert_scalars_within_bound(name: str, actual: float, expected: float, bound: float, context: str = "") -> None:
     """Assert ``|actual - expected| <= bound`` for two scalars (see ``assert_arrays_within_bound``)."""
+    __tracebackhide__ = True  # pytest shows the caller's line, not this helper's
     assert_arrays_within_bound(name, np.float64(actual), np.float64(expected), bound, context)
 
 
@@ -74,6 +76,7 @@ def assert_gradients_within_bounds(actual, expected, bounds: Bounds, context: st
     ``actual`` and ``expected`` are ``contract.Result``-like: ``loss``, ``weights``, ``biases``, ``x``
     (``x`` may be None on either side: an implementation without input gradients is not checked there).
     """
+    __tracebackhide__ = True  # pytest shows the caller's line, not this helper's
     assert_scalars_within_bound("loss", actual.loss, expected.loss, bounds.loss, context)
     for i, (a, e, b) in enumerate(zip(actual.weights, expected.weights, bounds.weights, strict=True)):
         assert_arrays_within_bound(f"dweights[{i}] (dL/dW_{i + 1})", a, e, b, context)

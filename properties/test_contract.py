@@ -251,12 +251,15 @@ def test_repeated_calls_are_bitwise_reproducible(impl, dtype, activation, reques
     """
     helpers.skip_if_unsupported(impl, activation, dtype)
     found: list[dict] = []
+    examples = 0
 
     # A third of the profile's examples, as for the other repeat-call claim; a nested @given, because the
     # verdict (pass, report or fail) is about all the examples together, not one to shrink.
     @profiles.claim_settings(1 / 3)
     @given(case=helpers.cases_for(impl, activation, dtype))
     def repeat(case) -> None:
+        nonlocal examples
+        examples += 1
         first, second = _results(impl, *case), _results(impl, *case)
         differences = bitwise_differences(first, second)
         if differences:
@@ -266,7 +269,7 @@ def test_repeated_calls_are_bitwise_reproducible(impl, dtype, activation, reques
     if not found:
         return
     message = (
-        f"{impl.name} is not bitwise reproducible: repeated calls differed in {len(found)} examples; "
+        f"{impl.name} is not bitwise reproducible: repeated calls differed in {len(found)} of {examples} examples; "
         f"the first: {describe_differences(found[0])}"
     )
     if require_bitwise(request.config, impl):
