@@ -14,15 +14,18 @@ from __future__ import annotations
 
 import os
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis.errors import InvalidArgument
 
 ENV = "MLP_CROSSCHECK_PROFILE"
 
 # deadline=None: JAX compiles on a function's first call, which would trip any per-example deadline.
 # function_scoped_fixture: the `impl` fixture returns the same stateless wrapper for every example.
+# No explain phase: the lines it reports are the suite's own (the assert helpers), never the user's, and a
+# failure's report should be the claim, the numbers and the code that rebuilds the case.
 _COMMON = {
     "deadline": None,
+    "phases": tuple(p for p in Phase if p is not Phase.explain),
     "suppress_health_check": [
         HealthCheck.too_slow,
         HealthCheck.differing_executors,

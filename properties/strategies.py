@@ -673,8 +673,12 @@ def _float_literal(value: float, dtype: np.dtype) -> str:
     return repr(float(value))
 
 
-def array_as_code(a: np.ndarray) -> str:
-    """Return ``np.array(...)`` source that rebuilds the float array ``a`` bit for bit (NaN payloads aside)."""
+def array_as_code(a: np.ndarray, width: int = 100) -> str:
+    """Return ``np.array(...)`` source that rebuilds the float array ``a`` bit for bit (NaN payloads aside).
+
+    Short arrays take one line; longer ones pack as many rows per line as fit in ``width`` characters, so
+    that a failure's reproduction (a column of 16 weights, say) stays a few lines long.
+    """
     a = np.asarray(a)
     dtype_name = f"np.{a.dtype.name}"
     if a.size == 0 or a.ndim == 0:
@@ -684,8 +688,16 @@ def array_as_code(a: np.ndarray) -> str:
         if sub.ndim == 1:
             return "[" + ", ".join(_float_literal(float(v), a.dtype) for v in sub) + "]"
         inner = indent + " "
-        return "[" + (",\n" + inner).join(nested(s, inner) for s in sub) + "]"
+        lines = [""]
+        for part in (nested(s, inner) for s in sub):
+            if lines[-1] and ("\n" in part or len(inner) + len(lines[-1]) + len(part) + 2 > width):
+                lines.append("")
+            lines[-1] += (", " if lines[-1] else "") + part
+        return "[" + (",\n" + inner).join(lines) + "]"
 
+    one_line = f"np.array({nested(a, ' ' * 9)}, dtype={dtype_name})"
+    if "\n" not in one_line and len(one_line) <= width:
+        return one_line
     return f"np.array(\n    {nested(a, '    ')},\n    dtype={dtype_name},\n)"
 
 
