@@ -8,21 +8,23 @@ mutant, so each run must be cheap, and a mutant must be killed or not for the sa
 - 10 examples per test instead of the ``ci`` profile's 60: a mutant of the reference changes a number on
   nearly every example, so the first few decide; the survivors are then examined one by one;
 - no shrinking: mutmut only needs "some test failed", and shrinking is most of a failing test's time;
-- the same health-check suppressions as ``conftest.py``'s profiles (``deadline=None``, as there).
+- the same health-check suppressions as the claims' profiles (``profiles.py``) (``deadline=None``, as there).
 
-Registered at import, which ``-p`` does while parsing the command line, before the Hypothesis plugin loads the
-profile named by ``--hypothesis-profile``.
+Added to the claims' own profiles (``profiles.PROFILES``) and registered with Hypothesis at import, which
+``-p`` does while parsing the command line, before the plugins read ``--hypothesis-profile``.
 """
 
 from __future__ import annotations
 
 from hypothesis import HealthCheck, Phase, settings
 
-settings.register_profile(
-    "mutation",
+from mlp_crosscheck.properties import profiles
+
+profiles.PROFILES["mutation"] = settings(
     max_examples=10,
     derandomize=True,
     deadline=None,
     phases=(Phase.explicit, Phase.reuse, Phase.generate),
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.differing_executors, HealthCheck.function_scoped_fixture],
 )
+settings.register_profile("mutation", profiles.PROFILES["mutation"])

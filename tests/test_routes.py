@@ -121,3 +121,15 @@ def test_a_faulty_implementation_fails_by_every_route(tmp_path) -> None:
     assert_same_verdicts(results, 1)
     failed = [k for k, v in results["clone"][1].items() if v == "failed"]
     assert any("gradients_match_reference" in k for k in failed), failed
+
+
+@pytest.mark.slow
+def test_the_users_own_suite_gives_the_same_verdicts_with_xdist_workers(tmp_path) -> None:
+    pytest.importorskip("xdist")
+    (tmp_path / "serial").mkdir()
+    (tmp_path / "workers").mkdir()
+    serial = run_route("plugin", OVERFLOWING, tmp_path / "serial")
+    # -p no:benchmark: pytest-benchmark, where installed, warns under xdist, and this project's warnings are errors.
+    workers = run_route("plugin", OVERFLOWING, tmp_path / "workers", "-n", "2", "-p", "no:benchmark")
+    assert workers[0] == serial[0] == 0, workers[2][-3000:]
+    assert workers[1] == serial[1]
