@@ -107,10 +107,11 @@ class Implementation:
         """
         self.module = module
         self.name: str = getattr(module, "NAME", getattr(module, "__name__", type(module).__name__))
-        where = label or getattr(module, "__file__", None) or self.name
+        where = label or getattr(module, "__file__", None) or getattr(module, "__name__", type(module).__name__)
         missing = [f for f in REQUIRED if not callable(getattr(module, f, None))]
         if missing:
-            raise ContractError(f"{self.name} ({where}): " + "; ".join(_missing_function(module, f) for f in missing))
+            who = self.name if where == self.name else f"{self.name} ({where})"
+            raise ContractError(f"{who}: " + "; ".join(_missing_function(module, f) for f in missing))
         self.activations = frozenset(getattr(module, "ACTIVATIONS", _vocabulary.NAMES))
         unknown = self.activations - set(_vocabulary.NAMES)
         if unknown:
