@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import pytest
 from hypothesis import settings
-
 from mlp_crosscheck.properties import profiles
 
 

@@ -11,7 +11,6 @@ import importlib.metadata
 import importlib.util
 
 import numpy as np
-
 from mlp_crosscheck.backends.contract import ContractError, Implementation, load
 from mlp_crosscheck.reference.network import Network
 
@@ -93,7 +92,9 @@ def first_call_problem(name: str, device: str | None = None) -> str | None:
             impl.loss_and_gradients(net, x, np.zeros((2, 1), dtype))
     except Exception as exc:  # any failure is the answer here, reported with the versions behind it
         framework = BUILTINS[name][0]
-        versions = ", ".join(f"{d} {_version(d)}" for d in ((framework, "jaxlib") if framework == "jax" else (framework,)))
+        versions = ", ".join(
+            f"{d} {_version(d)}" for d in ((framework, "jaxlib") if framework == "jax" else (framework,))
+        )
         first_line = (str(exc).splitlines() or [""])[0]
         return f"{stage} failed: {type(exc).__name__}: {first_line} ({versions})"
     return None

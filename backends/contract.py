@@ -34,7 +34,6 @@ from types import ModuleType, SimpleNamespace
 from typing import Any, NamedTuple
 
 import numpy as np
-
 from mlp_crosscheck.reference import activations as _vocabulary
 from mlp_crosscheck.reference.network import Network
 
@@ -116,7 +115,8 @@ class Implementation:
         unknown = self.activations - set(_vocabulary.NAMES)
         if unknown:
             raise ContractError(
-                f"{self.name}: ACTIVATIONS names {sorted(unknown)}, not in the vocabulary: {', '.join(_vocabulary.NAMES)}"
+                f"{self.name}: ACTIVATIONS names {sorted(unknown)}, not in the vocabulary: "
+                + ", ".join(_vocabulary.NAMES)
             )
         self.dtypes = frozenset(_dtype_name(self.name, d) for d in getattr(module, "DTYPES", DTYPES))
         self.has_input_gradient = callable(getattr(module, "loss_and_input_gradients", None))
@@ -229,9 +229,11 @@ def as_module(name: str, activations, dtypes, net) -> SimpleNamespace:
 
 def _missing_function(module, name: str) -> str:
     """Say that ``module`` lacks ``name``, which functions it does define, and the closest one."""
-    defined = sorted(
-        n for n, v in vars(module).items() if callable(v) and not n.startswith("_") and not inspect.isclass(v)
-    ) if hasattr(module, "__dict__") else []
+    defined = (
+        sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_") and not inspect.isclass(v))
+        if hasattr(module, "__dict__")
+        else []
+    )
     close = difflib.get_close_matches(name, defined, n=1, cutoff=0.6)
     hint = f"; did you mean {name} instead of {close[0]}?" if close else ""
     listed = ", ".join(defined) if defined else "none"

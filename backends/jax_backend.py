@@ -32,7 +32,6 @@ from types import SimpleNamespace
 import jax
 import jax.numpy as jnp
 import numpy as np
-
 from mlp_crosscheck.backends.contract import as_module
 
 NAME = "jax"

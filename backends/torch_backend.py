@@ -19,7 +19,6 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 import torch.nn.functional as F
-
 from mlp_crosscheck.backends.contract import as_module
 
 torch.backends.cuda.matmul.allow_tf32 = False

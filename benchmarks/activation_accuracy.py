@@ -13,10 +13,10 @@ import argparse
 
 import mpmath as mp
 import numpy as np
-
-from mlp_crosscheck import backends
 from mlp_crosscheck.properties.tolerances import C_DERIVATIVE, C_VALUE, unit_roundoff
 from mlp_crosscheck.reference import activations
+
+from mlp_crosscheck import backends
 
 mp.mp.dps = 60
 
@@ -81,7 +81,6 @@ def _evaluate(backend: str, name: str, z: np.ndarray) -> tuple[np.ndarray, np.nd
         return activations.apply(name, z), activations.derivative(name, z)
     if backend == "torch":
         import torch
-
         from mlp_crosscheck.backends.torch_backend import ACTIVATIONS
 
         t = torch.tensor(z, requires_grad=True)
@@ -89,7 +88,6 @@ def _evaluate(backend: str, name: str, z: np.ndarray) -> tuple[np.ndarray, np.nd
         (d,) = torch.autograd.grad(v.sum(), t)
         return v.detach().numpy(), d.numpy()
     import jax
-
     from mlp_crosscheck.backends.jax_backend import ACTIVATIONS
 
     with jax.enable_x64(True):

@@ -32,7 +32,7 @@ class MLP:
     def forward(self, x):
         self.inputs, self.zs = [], []
         a = x
-        for i, (w, name) in enumerate(zip(self.weights, self.activations)):
+        for i, (w, name) in enumerate(zip(self.weights, self.activations, strict=True)):
             self.inputs.append(a)
             z = a @ w
             if self.biases is not None:

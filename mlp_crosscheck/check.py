@@ -249,7 +249,7 @@ def format_summary(rows: list[dict[str, Any]]) -> str:
         for impl, n in warned.items()
         if n
     ]
-    return "\n".join(lines + ([""] + notes if notes else []))
+    return "\n".join([*lines, "", *notes] if notes else lines)
 
 
 def _shorten(text: str, limit: int = 200) -> str:

@@ -176,7 +176,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         return []
     checked = [*selection.backends, *(impl.name for impl in selection.impls)]
     return [
-        f"mlp-crosscheck {_version('mlp-crosscheck')}: checking {', '.join(checked) or 'the implementations of the test modules'}"
+        f"mlp-crosscheck {_version('mlp-crosscheck')}: checking "
+        f"{', '.join(checked) or 'the implementations the test modules name'}"
         f"; profile {profiles.active()}; device {selection.device}",
         "  " + "; ".join(f"{k} {v}" for k, v in environment().items() if k != "python"),
     ]
@@ -342,12 +343,10 @@ def _import_hypothesis_patching_quietly() -> None:
     into an INTERNALERROR and lose the report. Every wrapper's code before its ``yield`` runs before any
     hook's teardown, so importing here first makes Hypothesis's later import a dictionary lookup.
     """
-    with warnings.catch_warnings():
+    # ImportError: libcst is not installed; Hypothesis then skips the patch, and nothing warns.
+    with warnings.catch_warnings(), contextlib.suppress(ImportError):
         warnings.simplefilter("ignore", DeprecationWarning)
-        try:
-            import hypothesis.extra._patching  # noqa: F401
-        except ImportError:  # libcst is not installed: Hypothesis skips the patch, and nothing warns
-            pass
+        import hypothesis.extra._patching  # noqa: F401
 
 
 def _reason(report: pytest.TestReport) -> str:

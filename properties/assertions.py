@@ -10,7 +10,6 @@ import contextlib
 from collections.abc import Iterator
 
 import numpy as np
-
 from mlp_crosscheck.properties.tolerances import Bounds
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-
 from mlp_crosscheck.properties.tolerances import (
     C_DERIVATIVE,
     C_VALUE,

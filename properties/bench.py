@@ -38,9 +38,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from mlp_crosscheck.properties import sweep as sw
 
 from mlp_crosscheck import backends
-from mlp_crosscheck.properties import sweep as sw
 
 HELP = "benchmark the suite against naive Hypothesis tests, gradcheck and check_grads, and the sweep against raw"
 WIDTHS = (3, 4, 10, 1)

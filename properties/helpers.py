@@ -22,7 +22,6 @@ import numpy as np
 import pytest
 from hypothesis import assume, currently_in_test_context, event, note
 from hypothesis import strategies as st
-
 from mlp_crosscheck.backends.contract import Implementation, Result
 from mlp_crosscheck.properties import kink_conventions, profiles, strategies, tolerances
 from mlp_crosscheck.properties.tolerances import Bounds

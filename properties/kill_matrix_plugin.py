@@ -34,7 +34,6 @@ from typing import Any
 import numpy as np
 import pytest
 from hypothesis.errors import UnsatisfiedAssumption
-
 from mlp_crosscheck.backends.contract import Implementation
 
 LOG_ENV = "MLP_CROSSCHECK_KILL_MATRIX_LOG"

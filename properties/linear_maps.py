@@ -28,7 +28,6 @@ from fractions import Fraction
 from typing import NamedTuple
 
 import numpy as np
-
 from mlp_crosscheck.properties.tolerances import forward_bound, gradient_bounds
 from mlp_crosscheck.reference.network import Network
 

@@ -1,8 +1,9 @@
 """A pytest plugin that registers the Hypothesis profile ``mutation``: the property suite, fast and repeatable.
 
 Used by the mutation-testing configuration (``setup.cfg``, section ``[mutmut]``; ``docs/mutation.md``):
-``-p mlp_crosscheck.properties.mutation_profile --hypothesis-profile=mutation``. Mutation testing reruns the suite once per
-mutant, so each run must be cheap, and a mutant must be killed or not for the same reason every time:
+``-p mlp_crosscheck.properties.mutation_profile --hypothesis-profile=mutation``. Mutation testing reruns the
+suite once per mutant, so each run must be cheap, and a mutant must be killed or not for the same reason every
+time:
 
 - derandomized, so every run draws the same examples (a surviving mutant survives on every rerun);
 - 10 examples per test instead of the ``ci`` profile's 60: a mutant of the reference changes a number on
@@ -17,7 +18,6 @@ Added to the claims' own profiles (``profiles.PROFILES``) and registered with Hy
 from __future__ import annotations
 
 from hypothesis import HealthCheck, Phase, settings
-
 from mlp_crosscheck.properties import profiles
 
 profiles.PROFILES["mutation"] = settings(

@@ -33,7 +33,6 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 from hypothesis.strategies import SearchStrategy
-
 from mlp_crosscheck.reference import activations as _vocabulary
 from mlp_crosscheck.reference import seed as _seed
 from mlp_crosscheck.reference.network import FLOAT_DTYPES, Network, forward
@@ -721,7 +720,12 @@ def network_as_code(net: Network, x: np.ndarray | None = None, y: np.ndarray | N
     The source imports what it needs and assigns ``net``, ``x`` and ``y``; every float is written so that it
     reads back bit for bit (``repr`` of the float64, or the shortest float32 form that reads back exactly).
     """
-    lines = ["import numpy as np", "from mlp_crosscheck.reference.network import Network", "", "net = " + _network_expression(net)]
+    lines = [
+        "import numpy as np",
+        "from mlp_crosscheck.reference.network import Network",
+        "",
+        "net = " + _network_expression(net),
+    ]
     if x is not None:
         lines.append("x = " + array_as_code(x))
     if y is not None:

@@ -58,8 +58,6 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
-
-from mlp_crosscheck import backends
 from mlp_crosscheck.properties.assertions import assert_arrays_within_bound
 from mlp_crosscheck.properties.batched_tolerances import BatchedBounds, gradient_bounds_batched
 from mlp_crosscheck.reference import activations as _vocabulary
@@ -71,6 +69,8 @@ from mlp_crosscheck.reference.batched import (
     loss_batched,
 )
 from mlp_crosscheck.reference.network import Network
+
+from mlp_crosscheck import backends
 
 HELP = "verify N seeded random networks per backend, batched, against the reference within the error bounds"
 GENERATION_BLOCK = 1024
@@ -232,7 +232,6 @@ class TorchBatched:
 
     def __init__(self, threads: int | None = None) -> None:
         import torch
-
         from mlp_crosscheck.backends import torch_backend
 
         if threads is not None:
@@ -274,7 +273,6 @@ class JaxBatched:
 
     def __init__(self, chunk: int) -> None:
         import jax
-
         from mlp_crosscheck.backends import jax_backend
 
         self.jax, self.backend, self.chunk = jax, jax_backend, chunk

@@ -38,7 +38,6 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from mlp_crosscheck.properties import assertions, helpers, strategies
 from mlp_crosscheck.properties.assertions import assert_arrays_within_bound
 from mlp_crosscheck.properties.linear_maps import Exact, exact

@@ -22,9 +22,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from mlp_crosscheck.backends.contract import Result
-from mlp_crosscheck.plugin import require_bitwise
 from mlp_crosscheck.properties import helpers, profiles, strategies
 from mlp_crosscheck.properties.assertions import (
     assert_arrays_within_bound,
@@ -33,6 +31,8 @@ from mlp_crosscheck.properties.assertions import (
 )
 from mlp_crosscheck.properties.tolerances import forward_bound
 from mlp_crosscheck.reference import network
+
+from mlp_crosscheck.plugin import require_bitwise
 
 
 def _snapshot(net, *data) -> list[np.ndarray]:
@@ -80,7 +80,9 @@ def assert_results_bitwise_equal(first: dict, second: dict, what: str) -> None:
 
 def describe_differences(differences: dict[str, tuple[int, int, float]]) -> str:
     """Say which quantities differ, in how many elements, by up to how many ulps."""
-    return "; ".join(f"{name}: {n} of {size} elements, up to {ulps:.3g} ulp" for name, (n, size, ulps) in differences.items())
+    return "; ".join(
+        f"{name}: {n} of {size} elements, up to {ulps:.3g} ulp" for name, (n, size, ulps) in differences.items()
+    )
 
 
 def assert_results_agree_within_bound(impl, net, x, y, first: dict, second: dict, what: str) -> None:
@@ -91,8 +93,9 @@ def assert_results_agree_within_bound(impl, net, x, y, first: dict, second: dict
     Lipschitz everywhere and are always compared.
     """
     context = f"{what}; network {net.widths} {list(net.activations)} {net.dtype}"
-    assert_arrays_within_bound("forward output", second["forward output"], first["forward output"],
-                               2 * forward_bound(net, x), context)
+    assert_arrays_within_bound(
+        "forward output", second["forward output"], first["forward output"], 2 * forward_bound(net, x), context
+    )
     bounds = helpers.gradient_bounds_for(net, x, y, impl)
     agree = bounds.agree()
     if any(m.any() for m in bounds.ambiguous):

@@ -44,8 +44,6 @@ import numpy as np
 import pytest
 from hypothesis import event, given
 from hypothesis import strategies as st
-from scipy import special
-
 from mlp_crosscheck.backends.contract import Result
 from mlp_crosscheck.properties import helpers, strategies
 from mlp_crosscheck.properties.assertions import assert_arrays_within_bound, assert_gradients_within_bounds
@@ -53,6 +51,7 @@ from mlp_crosscheck.properties.tolerances import CONSTANTS, forward_bound, gradi
 from mlp_crosscheck.reference import network
 from mlp_crosscheck.reference.activations import LEAKY_RELU_SLOPE
 from mlp_crosscheck.reference.network import Network
+from scipy import special
 
 FLOAT64 = np.dtype(np.float64)
 

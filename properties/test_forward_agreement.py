@@ -11,7 +11,6 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from mlp_crosscheck.properties import helpers
 from mlp_crosscheck.properties.assertions import assert_arrays_within_bound
 from mlp_crosscheck.properties.tolerances import forward_bound

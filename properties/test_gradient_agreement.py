@@ -15,7 +15,6 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from mlp_crosscheck.properties import helpers
 from mlp_crosscheck.properties.assertions import assert_gradients_within_bounds
 
@@ -30,7 +29,9 @@ def check_gradients_match_reference(impl, net, x, y) -> None:
         # Implementation under test (dL/dx only when it defines loss_and_input_gradients).
         actual = impl.loss_and_gradients(net, x, y)
         # Compare every quantity against bound_impl + bound_reference.
-        assert_gradients_within_bounds(actual, expected, bounds.agree(), helpers.describe(impl, net, "loss_and_gradients"))
+        assert_gradients_within_bounds(
+            actual, expected, bounds.agree(), helpers.describe(impl, net, "loss_and_gradients")
+        )
 
 
 @pytest.mark.parametrize("activation", helpers.ACTIVATION_PARAMS)

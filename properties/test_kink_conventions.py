@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from mlp_crosscheck.properties import helpers, kink_conventions, strategies
 from mlp_crosscheck.properties.assertions import assert_gradients_within_bounds
 from mlp_crosscheck.reference.network import Network

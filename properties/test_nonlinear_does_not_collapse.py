@@ -37,7 +37,6 @@ from hypothesis import assume, given
 from hypothesis import event as _hypothesis_event
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
-
 from mlp_crosscheck.properties import helpers, strategies
 from mlp_crosscheck.properties.assertions import assert_arrays_within_bound
 from mlp_crosscheck.properties.linear_maps import (

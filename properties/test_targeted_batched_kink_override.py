@@ -20,7 +20,6 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from mlp_crosscheck.backends.contract import Result
 from mlp_crosscheck.properties import helpers, strategies
 from mlp_crosscheck.properties.assertions import assert_gradients_within_bounds

@@ -18,7 +18,6 @@ import types
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from mlp_crosscheck.backends.contract import Implementation
 from mlp_crosscheck.properties import helpers
 from mlp_crosscheck.properties.test_gradient_agreement import check_gradients_match_reference

@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from mlp_crosscheck.properties import helpers, strategies
 from mlp_crosscheck.reference import network
 

@@ -16,10 +16,10 @@ import types
 
 import numpy as np
 import pytest
-
-from mlp_crosscheck import backends
 from mlp_crosscheck.backends.contract import ContractError, Implementation
 from mlp_crosscheck.reference.network import Network
+
+from mlp_crosscheck import backends
 
 
 def _case(biases=True):

@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from mlp_crosscheck.properties import helpers, strategies
 from mlp_crosscheck.reference.batched import NetworkStack, forward_batched
 from mlp_crosscheck.reference.network import Network

@@ -30,7 +30,6 @@ from typing import NamedTuple
 
 import numpy as np
 import pytest
-
 from mlp_crosscheck.backends.contract import Result
 from mlp_crosscheck.properties import helpers
 from mlp_crosscheck.properties.assertions import assert_gradients_within_bounds

@@ -20,7 +20,6 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from mlp_crosscheck.properties import helpers, strategies
 from mlp_crosscheck.properties.test_gradient_agreement import check_gradients_match_reference
 from mlp_crosscheck.reference.network import Network

@@ -65,7 +65,6 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
-
 from mlp_crosscheck.reference import activations
 from mlp_crosscheck.reference.network import Network, forward
 

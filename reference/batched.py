@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
-
 from mlp_crosscheck.reference import activations
 from mlp_crosscheck.reference.network import FLOAT_DTYPES, Network
 

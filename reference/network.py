@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
-
 from mlp_crosscheck.reference import activations
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-
 from mlp_crosscheck.reference.network import Network
 
 LEARNING_RATE = 1e-4

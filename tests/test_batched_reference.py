@@ -13,7 +13,6 @@ from typing import NamedTuple
 
 import numpy as np
 import pytest
-
 from mlp_crosscheck.properties.assertions import assert_arrays_within_bound, assert_gradients_within_bounds
 from mlp_crosscheck.properties.tolerances import gradient_bounds
 from mlp_crosscheck.reference import activations, network

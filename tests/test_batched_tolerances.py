@@ -13,7 +13,6 @@ import itertools
 
 import numpy as np
 import pytest
-
 from mlp_crosscheck.properties import tolerances
 from mlp_crosscheck.properties.batched_tolerances import gradient_bounds_batched
 from mlp_crosscheck.reference import activations

@@ -18,7 +18,6 @@ from unittest import mock
 import mpmath
 import numpy as np
 import pytest
-
 from mlp_crosscheck.backends import numpy_backend
 from mlp_crosscheck.backends.contract import Implementation
 from mlp_crosscheck.properties import linear_maps

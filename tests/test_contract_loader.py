@@ -4,10 +4,10 @@ import textwrap
 
 import numpy as np
 import pytest
-
-from mlp_crosscheck import backends
 from mlp_crosscheck.backends.contract import ContractError, Implementation
 from mlp_crosscheck.reference.network import Network
+
+from mlp_crosscheck import backends
 
 CORRECT = """
 import numpy as np

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from mlp_crosscheck import backends
 from mlp_crosscheck.backends.contract import ContractError, Implementation
 from mlp_crosscheck.reference import activations
 from mlp_crosscheck.reference.network import Network
+
+from mlp_crosscheck import backends
 
 FAULT_DIR = Path(__file__).parent / "faults"
 FAULTS = sorted(FAULT_DIR.glob("faulty_*.py"))

@@ -6,7 +6,6 @@ the installed plugin is in play, never this repository's conftest.py).
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -14,9 +13,10 @@ from pathlib import Path
 
 import pytest
 from hypothesis import settings
+from mlp_crosscheck.properties import profiles
+from user_shell import user_environment
 
 from mlp_crosscheck import backends
-from mlp_crosscheck.properties import profiles
 
 REPO = Path(__file__).resolve().parent.parent
 TUTORIAL = REPO / "examples" / "tutorial_mlp.py"
@@ -24,8 +24,7 @@ TUTORIAL = REPO / "examples" / "tutorial_mlp.py"
 
 def run_pytest(project: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run pytest in ``project`` with the installed plugin; return the finished process (text output)."""
-    environment = {**os.environ, **(env or {})}
-    environment.pop("PYTEST_ADDOPTS", None)
+    environment = user_environment(**(env or {}))
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
         cwd=project,
@@ -57,7 +56,9 @@ def test_an_impl_outside_the_project_is_an_option_not_a_test_path(tmp_path) -> N
 
 
 def test_an_impl_that_cannot_load_is_one_usage_error_with_the_contracts_message(tmp_path) -> None:
-    write(tmp_path, "mine.py", "def forward(w, b, a, x):\n    return x\n\ndef loss_and_grads(w, b, a, x, y):\n    pass\n")
+    write(
+        tmp_path, "mine.py", "def forward(w, b, a, x):\n    return x\n\ndef loss_and_grads(w, b, a, x, y):\n    pass\n"
+    )
     proc = run_pytest(tmp_path, "--impl=mine.py", "--pyargs", "mlp_crosscheck.properties")
     assert proc.returncode == 4
     assert "did you mean loss_and_gradients instead of loss_and_grads?" in proc.stderr
@@ -95,7 +96,9 @@ def test_require_backends_passes_on_a_working_backend(tmp_path) -> None:
 
 def test_the_command_line_wins_over_the_environment(tmp_path) -> None:
     env = {"MLP_CROSSCHECK_PROFILE": "thorough", "MLP_CROSSCHECK_DEVICE": "cuda"}
-    proc = run_pytest(tmp_path, "--hypothesis-profile=dev", "--device=cpu", "--backends=numpy", "--collect-only", env=env)
+    proc = run_pytest(
+        tmp_path, "--hypothesis-profile=dev", "--device=cpu", "--backends=numpy", "--collect-only", env=env
+    )
     assert "profile dev; device cpu" in proc.stdout, proc.stdout
     proc = run_pytest(tmp_path, "--backends=numpy", "--collect-only", env={"MLP_CROSSCHECK_PROFILE": "ci"})
     assert "profile ci" in proc.stdout, proc.stdout

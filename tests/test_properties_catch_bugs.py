@@ -17,17 +17,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, Phase, find, settings
-
-from mlp_crosscheck import backends
 from mlp_crosscheck.backends.contract import Implementation
 from mlp_crosscheck.properties import helpers
 from mlp_crosscheck.properties.test_contract import (
     check_inputs_are_not_mutated,
-    check_repeated_calls_agree,
-    check_repeated_calls_are_bitwise_identical,
     check_no_state_is_carried_between_calls,
     check_outputs_are_finite_where_the_reference_is,
     check_outputs_have_contract_shapes_and_dtypes,
+    check_repeated_calls_agree,
+    check_repeated_calls_are_bitwise_identical,
 )
 from mlp_crosscheck.properties.test_finite_differences import (
     check_gradients_match_central_differences,
@@ -47,6 +45,8 @@ from mlp_crosscheck.properties.test_underflow import (
 )
 from mlp_crosscheck.reference import activations, network, seed
 from mlp_crosscheck.reference.network import Gradients, Network
+
+from mlp_crosscheck import backends
 
 PLANTED = Path(__file__).parent / "planted"
 FIND = settings(

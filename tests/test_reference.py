@@ -4,10 +4,10 @@ import itertools
 
 import numpy as np
 import pytest
-
-from mlp_crosscheck import backends
 from mlp_crosscheck.reference import activations, seed
 from mlp_crosscheck.reference.network import Network, NotCollapsibleError, collapse, forward, loss_and_gradients
+
+from mlp_crosscheck import backends
 
 
 def _net(dtype="float64", act="tanh", biases=True, widths=(3, 4, 10, 1), seed_=0):

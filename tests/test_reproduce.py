@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mlp_crosscheck.properties import tolerances
+from mlp_crosscheck.reference import seed
 
 from mlp_crosscheck import backends
 from mlp_crosscheck.cli import main
-from mlp_crosscheck.properties import tolerances
-from mlp_crosscheck.reference import seed
 
 BACKENDS = [
     pytest.param(name, id=name, marks=[pytest.mark.skip(reason=backends.missing_reason(name))])

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from mlp_crosscheck import backends
-from mlp_crosscheck.cli import main
 from mlp_crosscheck.properties import sweep as sw
 from mlp_crosscheck.properties.assertions import assert_gradients_within_bounds
 from mlp_crosscheck.properties.batched_tolerances import BatchedBounds
 from mlp_crosscheck.properties.tolerances import gradient_bounds
 from mlp_crosscheck.reference import network
+
+from mlp_crosscheck import backends
+from mlp_crosscheck.cli import main
 
 PLANTED = Path(__file__).parent / "planted_sweep"
 CORRECT_IMPL = PLANTED / "tanh_mlp.py"

@@ -11,7 +11,6 @@ import re
 
 import numpy as np
 import pytest
-
 from mlp_crosscheck.backends.contract import Result
 from mlp_crosscheck.properties.assertions import (
     assert_arrays_within_bound,

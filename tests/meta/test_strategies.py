@@ -14,7 +14,6 @@ import pytest
 from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
-
 from mlp_crosscheck.properties import strategies as ps
 from mlp_crosscheck.properties.strategies import Case
 from mlp_crosscheck.reference import activations as vocabulary

@@ -26,7 +26,6 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from mlp_crosscheck.backends.contract import Result
 from mlp_crosscheck.properties import helpers, strategies
 from mlp_crosscheck.properties.assertions import assert_arrays_within_bound, assert_gradients_within_bounds

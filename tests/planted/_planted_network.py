@@ -8,7 +8,6 @@ This module is not itself a contract implementation (no ``forward`` at module le
 from __future__ import annotations
 
 import numpy as np
-
 from mlp_crosscheck.reference import activations
 
 

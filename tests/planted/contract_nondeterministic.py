@@ -8,7 +8,6 @@ import itertools
 
 import numpy as np
 from _planted_network import contract
-
 from mlp_crosscheck.reference import activations
 
 NAME = "planted-nondeterministic"

@@ -4,7 +4,6 @@ import math
 
 import numpy as np
 from _planted_network import contract
-
 from mlp_crosscheck.reference import activations
 
 NAME = "planted-gelu-tanh-approximation"

@@ -2,7 +2,6 @@
 
 import numpy as np
 from _planted_network import contract
-
 from mlp_crosscheck.reference import activations
 
 NAME = "planted-softplus-threshold-20"

@@ -1,7 +1,6 @@
 """Planted bug (family 9): relu'(0) = 1 (``z >= 0``) while claiming the reference's convention (0)."""
 
 from _planted_network import contract
-
 from mlp_crosscheck.reference import activations
 
 NAME = "planted-relu-derivative-one-at-zero"
