@@ -217,18 +217,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     own = getattr(metafunc.module, IMPLEMENTATIONS_ATTRIBUTE, None)
     if own is not None:  # a user's test module, through crosscheck_tests(): its implementations only
-        params = [pytest.param(impl, id=impl.name) for impl in map(_load_once, own)]
+        params = [pytest.param(impl, id=impl.name) for impl in own]
     else:
         selection = metafunc.config.stash[SELECTION]
         params = [_builtin_param(name) for name in selection.backends]
         params += [pytest.param(impl, id=impl.name) for impl in selection.impls]
     metafunc.parametrize("impl", params, indirect=True)
-
-
-@functools.cache
-def _load_once(spec: str):
-    """Load each implementation once per process, however many test modules name it."""
-    return _load(spec)
 
 
 def _builtin_param(name: str):

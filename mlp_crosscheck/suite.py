@@ -2,17 +2,22 @@
 
 The functions returned are the claims themselves (the same ``@given`` tests the suite runs, so the same
 examples under the ``ci`` profile's derandomized seeds); the module they land in names its implementations
-in ``CROSSCHECK_IMPLEMENTATIONS``, which the plugin parametrizes ``impl`` with for that module only.
+in ``CROSSCHECK_IMPLEMENTATIONS`` (loaded when the module is imported, so that a target that cannot load is
+that module's import error, with the contract's message), and the plugin parametrizes ``impl`` with them for
+that module only.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
+import inspect
 import pkgutil
 import sys
 from pathlib import Path
 from typing import Any
 
+from mlp_crosscheck.backends.contract import Implementation, load
 from mlp_crosscheck.plugin import IMPLEMENTATIONS_ATTRIBUTE, MARKER
 
 
@@ -40,8 +45,6 @@ def claims_on_implementations() -> dict[str, Any]:
 
 
 def _arguments(test: Any) -> tuple[str, ...]:
-    import inspect
-
     return tuple(inspect.signature(test).parameters)
 
 
@@ -53,21 +56,27 @@ def crosscheck_tests(*targets: str, _depth: int = 1) -> dict[str, Any]:
             module's directory, or absolute) or importable module names.
 
     Returns:
-        The claim test functions by name, and ``CROSSCHECK_IMPLEMENTATIONS`` (the resolved targets).
+        The claim test functions by name, and ``CROSSCHECK_IMPLEMENTATIONS`` (the loaded implementations).
 
     Raises:
         ValueError: no target is given.
+        ContractError: a target cannot be loaded (the message says why), so the test module fails to import.
     """
     if not targets:
         raise ValueError("crosscheck_tests() needs at least one implementation: a .py path or a module name")
     caller = sys._getframe(_depth).f_globals.get("__file__")
     here = Path(caller).resolve().parent if caller else Path.cwd()
-    return {**claims_on_implementations(), IMPLEMENTATIONS_ATTRIBUTE: [_resolve(t, here) for t in targets]}
+    implementations = [load_once(_resolve(t, here)) for t in targets]
+    return {**claims_on_implementations(), IMPLEMENTATIONS_ATTRIBUTE: implementations}
+
+
+@functools.cache
+def load_once(spec: str) -> Implementation:
+    """Load each implementation once per process, however many test modules name it (its state is its own)."""
+    return load(spec)
 
 
 def _resolve(target: str, here: Path) -> str:
-    """A path relative to the test module's directory when it names a file there; otherwise as given."""
-    candidate = here / target
-    if target.endswith(".py") or candidate.exists():
-        return str(candidate if candidate.exists() else Path(target))
-    return target
+    """A path relative to the test module's directory (``.py``, or a file there); otherwise a module name."""
+    candidate = here / target  # an absolute target stays itself
+    return str(candidate) if target.endswith(".py") or candidate.exists() else target

@@ -191,3 +191,14 @@ class settings_loaded:
     def __exit__(self, *exc: object) -> None:
         settings.register_profile("_mlp_crosscheck_test_previous", self.previous)
         settings.load_profile("_mlp_crosscheck_test_previous")
+
+
+def test_a_users_test_module_naming_a_missing_implementation_fails_to_import_with_the_reason(tmp_path) -> None:
+    write(
+        tmp_path,
+        "test_mine.py",
+        "from mlp_crosscheck import crosscheck_tests\n\nglobals().update(crosscheck_tests('nope.py'))\n",
+    )
+    proc = run_pytest(tmp_path, "-q")
+    assert proc.returncode == 2, proc.stdout  # a collection error
+    assert f"ContractError: '{tmp_path / 'nope.py'}': no such file" in proc.stdout
