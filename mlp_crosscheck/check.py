@@ -192,6 +192,7 @@ def summarize(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "passed": outcomes.count("passed"),
                 "failed": len(failed),
                 "not_applicable": outcomes.count("skipped"),
+                "examples": sum(r.get("examples", 0) for r in group),
                 "worst_ratio": max(ratios) if ratios else None,
                 "warnings": sum(r.get("warnings", 0) for r in group),
                 "first_failure": failed[0].get("message", "") if failed else None,
@@ -216,7 +217,7 @@ def worst_ratios(records: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
 
 def format_summary(rows: list[dict[str, Any]]) -> str:
     """Return the summary table, then one line per failure's reason and per reported finding."""
-    header = ("implementation", "claim family", "result", "passed", "failed", "n/a", "worst |diff|/bound")
+    header = ("implementation", "claim family", "result", "passed", "failed", "n/a", "examples", "worst |diff|/bound")
     table = [header]
     for row in rows:
         ratio = row["worst_ratio"]
@@ -228,6 +229,7 @@ def format_summary(rows: list[dict[str, Any]]) -> str:
                 str(row["passed"]),
                 str(row["failed"]),
                 str(row["not_applicable"]),
+                str(row.get("examples", 0)),
                 "-" if ratio is None else f"{ratio:.3g}",
             )
         )

@@ -285,15 +285,46 @@ def pytest_runtest_call(item: pytest.Item):
     from mlp_crosscheck.properties import assertions
 
     calls, warned = impl.calls, sum(impl.warnings.values())
-    with assertions.recording_ratios() as ratios:
+    examples = _ExampleCounter(item)
+    with assertions.recording_ratios() as ratios, examples:
         try:
             return (yield)
         finally:
             item.stash[_MEASURED] = {
+                "examples": examples.count,
                 "ratios": dict(ratios),
                 "calls": impl.calls - calls,
                 "warnings": sum(impl.warnings.values()) - warned,
             }
+
+
+class _ExampleCounter:
+    """Counts the examples a ``@given`` claim runs (shrinking included), or 1 for a claim on fixed cases.
+
+    It wraps the test's ``.hypothesis.inner_test``, which Hypothesis documents as reassignable to insert
+    logic around each example; ``functools.wraps`` keeps the source and signature that ``derandomize``
+    hashes its seed from, so the ``ci`` profile draws the same examples with and without the count.
+    """
+
+    def __init__(self, item: pytest.Item) -> None:
+        self.handle = getattr(getattr(item, "obj", None), "hypothesis", None)
+        self.count = 0 if self.handle is not None else 1
+
+    def __enter__(self) -> None:
+        if self.handle is None:
+            return
+        self.original = inner = self.handle.inner_test
+
+        @functools.wraps(inner)
+        def counted(*args, **kwargs):
+            self.count += 1
+            return inner(*args, **kwargs)
+
+        self.handle.inner_test = counted
+
+    def __exit__(self, *exc: object) -> None:
+        if self.handle is not None:
+            self.handle.inner_test = self.original
 
 
 _MEASURED = pytest.StashKey[dict]()

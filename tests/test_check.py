@@ -44,8 +44,8 @@ def test_a_correct_implementation_passes_with_a_summary_and_a_json_result(tmp_pa
         "out.json",
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
-    assert "tutorial_mlp    forward agreement            passed" in proc.stdout
-    assert "tutorial_mlp    loss and gradient agreement  passed" in proc.stdout
+    assert "tutorial_mlp    forward agreement            passed  2       0       0    " in proc.stdout
+    assert "tutorial_mlp    loss and gradient agreement  passed  2       0       0    " in proc.stdout
     result = json.loads((tmp_path / "out.json").read_text())
     assert result["exit_code"] == 0
     assert {"numpy", "scipy", "hypothesis", "blas", "python"} <= set(result["environment"])
@@ -55,6 +55,7 @@ def test_a_correct_implementation_passes_with_a_summary_and_a_json_result(tmp_pa
     assert 0 < ratios["dweights[0] (dL/dW_1)"] <= 1
     test = result["tests"][0]
     assert test["outcome"] == "passed"
+    assert test["examples"] >= 25  # the dev profile's examples (more if some were rejected)
     assert test["calls"] > 0  # the implementation was really called
 
 
