@@ -12,6 +12,7 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
 from user_shell import user_environment
 
 from mlp_crosscheck.check import format_summary, summarize
@@ -77,6 +78,14 @@ def test_a_faulty_implementation_fails_with_its_first_reason_and_a_junit_report(
     assert "dweights[" in proc.stdout
     failures = [c for c in ET.parse(tmp_path / "out.xml").iter("testcase") if c.find("failure") is not None]
     assert failures
+
+
+def test_an_nn_module_implementation_passes(tmp_path) -> None:
+    pytest.importorskip("torch")
+    module = REPO / "examples" / "torch_module_mlp.py"
+    proc = check(tmp_path, str(module), "-k", "(tanh or softplus) and (forward or gradients_match_reference)")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
+    assert "torch_module_mlp  loss and gradient agreement  passed" in proc.stdout
 
 
 def test_a_failure_report_stays_short(tmp_path) -> None:
