@@ -64,12 +64,12 @@ def builtin(name: str, device: str | None = None) -> Implementation:
         raise (ValueError if name not in BUILTINS else ImportError)(reason)
     module = importlib.import_module(BUILTINS[name][1])
     if device is None:
-        return Implementation(module)
+        return Implementation(module, builtin=name)
     if not hasattr(module, "on_device"):
         if device != "cpu":
             raise ValueError(f"the {name} backend runs on the cpu only, not {device!r}")
-        return Implementation(module)
-    return Implementation(module.on_device(device))
+        return Implementation(module, builtin=name)
+    return Implementation(module.on_device(device), builtin=name)
 
 
 def first_call_problem(name: str, device: str | None = None) -> str | None:

@@ -98,13 +98,16 @@ def _import_file(path: Path) -> ModuleType:
 class Implementation:
     """A module that follows the contract, wrapped so that every call is checked."""
 
-    def __init__(self, module: ModuleType | Any, label: str | None = None) -> None:
+    def __init__(self, module: ModuleType | Any, label: str | None = None, builtin: str | None = None) -> None:
         """Check the module's functions and declarations up front.
 
         Args:
             label: how the user named it (a path or a module name), for messages; default its file.
+            builtin: the built-in backend this is (``"jax"``), whose recorded conventions it is held to; None
+                for anyone else's implementation, whatever its ``NAME`` or file name.
         """
         self.module = module
+        self.builtin = builtin
         self.name: str = getattr(module, "NAME", getattr(module, "__name__", type(module).__name__))
         where = label or getattr(module, "__file__", None) or getattr(module, "__name__", type(module).__name__)
         missing = [f for f in REQUIRED if not callable(getattr(module, f, None))]

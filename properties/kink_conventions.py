@@ -14,8 +14,10 @@ purpose, never silently):
 but whether a matrix product yields ``-0.0`` or ``+0.0`` depends on the BLAS, so the table is about ``+0.0``.
 
 Design constraints a reader must not break:
-- Keys are implementation names (the module's ``NAME``): ``numpy`` (the reference), ``torch``, ``jax``.
-- An implementation not in the table (a user's ``--impl``) may declare its own convention in a module-level
+- Keys are the built-in backends (``numpy``, the reference; ``torch``; ``jax``), and a row applies to an
+  implementation by its identity (``Implementation.builtin``), never by its ``NAME`` or file name: a user's
+  correct NumPy code saved as ``jax.py`` is not held to jax's conventions.
+- Anyone else's implementation may declare its own convention in a module-level
   ``KINK_DERIVATIVES = {"leaky_relu": 1.0}``; otherwise it is expected to follow the reference's.
 - Each framework's row records the version it was measured with; ``installed_version`` says what is here now.
 """
@@ -49,11 +51,12 @@ def derivatives_at_kinks(impl: Any) -> dict[str, float]:
     """Return ``{activation: derivative at its kink}`` that ``impl`` is expected to use.
 
     Args:
-        impl: an implementation name, or a ``backends.Implementation`` (then a module-level
-            ``KINK_DERIVATIVES`` mapping, if it defines one, overrides the table for its activations).
+        impl: a built-in backend's name, or a ``backends.Implementation`` (its row is its built-in identity's,
+            if any; a module-level ``KINK_DERIVATIVES`` mapping, if it defines one, overrides the row).
     """
     name = impl if isinstance(impl, str) else impl.name
-    expected = dict(TABLE.get(name, TABLE["numpy"]))
+    row = impl if isinstance(impl, str) else impl.builtin
+    expected = dict(TABLE.get(row or "numpy", TABLE["numpy"]))
     declared: Mapping[str, float] | None = None
     if not isinstance(impl, str):
         declared = getattr(impl.module, "KINK_DERIVATIVES", None)
@@ -78,7 +81,7 @@ def _base_version(version: str) -> str:
     return version.split("+", 1)[0]  # "2.13.0+cpu" -> "2.13.0": the local build tag changes no maths
 
 
-def installed_version(impl_name: str) -> str | None:
+def installed_version(impl_name: str | None) -> str | None:
     """Return the installed version of the framework behind ``impl_name``'s row, or None if it has no row."""
     if impl_name not in RECORDED_WITH:
         return None
@@ -89,6 +92,6 @@ def installed_version(impl_name: str) -> str | None:
         return None
 
 
-def recorded_version(impl_name: str) -> str | None:
+def recorded_version(impl_name: str | None) -> str | None:
     """Return the framework version ``impl_name``'s row was recorded with, or None if it has no row."""
     return RECORDED_WITH[impl_name][1] if impl_name in RECORDED_WITH else None

@@ -43,8 +43,8 @@ def check_kink_derivative_matches_table(impl, activation: str, dtype) -> None:
     measured = measured_kink_derivative(impl, activation, dtype)
     # Compare exactly: a convention is a choice of value, not a rounding.
     if measured != expected:
-        recorded = kink_conventions.recorded_version(impl.name)
-        installed = kink_conventions.installed_version(impl.name)
+        recorded = kink_conventions.recorded_version(impl.builtin)
+        installed = kink_conventions.installed_version(impl.builtin)
         versions = f" (table recorded with {recorded}, installed {installed})" if recorded else ""
         raise AssertionError(
             f"{impl.name}: {activation}'(0) is {measured!r} in {np.dtype(dtype).name}, but the kink-convention "
@@ -113,10 +113,10 @@ def test_kink_table_was_recorded_with_installed_version(impl) -> None:
     Not a failure: ``test_kink_derivative_matches_table`` checks the values themselves on any version. The
     skip reason (shown by ``-ra``) says which row to re-record.
     """
-    recorded = kink_conventions.recorded_version(impl.name)
+    recorded = kink_conventions.recorded_version(impl.builtin)
     if recorded is None:
         pytest.skip(f"{impl.name} has no versioned row in the kink-convention table")
-    installed = kink_conventions.installed_version(impl.name)
+    installed = kink_conventions.installed_version(impl.builtin)
     if installed != recorded:
         pytest.skip(
             f"kink table row {impl.name!r} was recorded with {recorded}; installed is {installed}: "

@@ -1,6 +1,7 @@
 """The contract loader and its checks: every breach is reported with a message that names it."""
 
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -249,3 +250,20 @@ def test_as_module_exposes_an_objects_methods_as_the_contract():
     assert impl.has_input_gradient
     for name in ("forward", "loss_and_gradients", "loss_and_input_gradients"):
         assert getattr(module, name)(*[None] * 5) == (name, net)
+
+
+def test_a_file_named_like_a_builtin_backend_is_held_to_its_own_declarations_not_the_backends(tmp_path) -> None:
+    # A correct NumPy implementation saved as jax.py keeps the reference's conventions (leaky_relu'(0) = 0.01),
+    # not jax's recorded ones (1.0): conventions follow identity, never a NAME or a file name.
+    from mlp_crosscheck.properties import kink_conventions
+    from mlp_crosscheck.properties.test_kink_conventions import check_kink_derivative_matches_table
+
+    source = Path(__file__).parent / "faults" / "correct_fault_skeleton.py"
+    body = source.read_text().replace('NAME = "correct_fault_skeleton"', "")
+    impl = backends.load(str(_write(tmp_path, body, name="jax")))
+    assert impl.name == "jax"
+    assert impl.builtin is None
+    assert kink_conventions.derivatives_at_kinks(impl)["leaky_relu"] == 0.01
+    for dtype in ("float32", "float64"):
+        check_kink_derivative_matches_table(impl, "leaky_relu", dtype)
+    assert backends.builtin("numpy").builtin == "numpy"

@@ -341,7 +341,7 @@ def test_underflow_agreement_finds_a_flush_at_a_normal_threshold_from_its_own_st
 
 
 def test_flush_table_rejects_an_unrecorded_change() -> None:
-    class Flushing:  # claims to be torch (recorded: keeps subnormals) but flushes them
+    class Flushing:  # a torch backend (recorded: keeps subnormals) that flushes them
         NAME = "torch"
 
         @staticmethod
@@ -351,7 +351,7 @@ def test_flush_table_rejects_an_unrecorded_change() -> None:
 
         loss_and_gradients = staticmethod(lambda *a: None)
 
-    bug = Implementation(Flushing)
+    bug = Implementation(Flushing, builtin="torch")
     assert measured_flushes_subnormals(bug, np.float32)
     assert not measured_flushes_subnormals(CONTROL, np.float32)
     with pytest.raises(AssertionError, match=r"update properties/test_underflow\.py"):
