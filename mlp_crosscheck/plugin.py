@@ -286,7 +286,8 @@ def pytest_runtest_call(item: pytest.Item):
 
     calls, warned = impl.calls, sum(impl.warnings.values())
     examples = _ExampleCounter(item)
-    with assertions.recording_ratios() as ratios, examples:
+    with assertions.recording_ratios() as ratios, examples, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", SPURIOUS_BLAS_FLAGS, RuntimeWarning)
         try:
             return (yield)
         finally:
@@ -328,6 +329,14 @@ class _ExampleCounter:
 
 
 _MEASURED = pytest.StashKey[dict]()
+
+# OpenBLAS kernels can raise floating-point status flags on finite data (reading past a small matrix's end in
+# vector lanes), and NumPy reports the flags after matmul: "invalid value encountered in matmul" on a product
+# whose every element is finite (numpy/numpy#24067, #28967; seen here once in a 1x5 @ 5x2 float32 product,
+# not reproducible on the rerun). The warning says nothing about the values, which the claims judge
+# (NaN and infinity positions included), so within a claim it is not turned into an error by a project's
+# filterwarnings. Every other warning of the suite's own code still is.
+SPURIOUS_BLAS_FLAGS = r"(invalid value|overflow|divide by zero) encountered in matmul"
 
 
 @pytest.hookimpl(wrapper=True)

@@ -202,3 +202,31 @@ def test_a_users_test_module_naming_a_missing_implementation_fails_to_import_wit
     proc = run_pytest(tmp_path, "-q")
     assert proc.returncode == 2, proc.stdout  # a collection error
     assert f"ContractError: '{tmp_path / 'nope.py'}': no such file" in proc.stdout
+
+
+def test_within_a_claim_only_the_spurious_blas_flag_warning_is_not_an_error(tmp_path) -> None:
+    # OpenBLAS may flag "invalid value encountered in matmul" on finite data; any other warning of the suite's
+    # own code stays an error under the project's filterwarnings = error.
+    write(tmp_path, "pytest.ini", "[pytest]\nfilterwarnings = error\n")
+    write(
+        tmp_path,
+        "test_claims.py",
+        f"""
+        import warnings
+        from mlp_crosscheck.backends import load
+        from mlp_crosscheck.properties import helpers
+
+        CROSSCHECK_IMPLEMENTATIONS = [load({str(TUTORIAL)!r})]
+
+        @helpers.claim()
+        def test_a_claim_whose_matmul_raised_a_spurious_flag(impl):
+            warnings.warn("invalid value encountered in matmul", RuntimeWarning)
+
+        @helpers.claim()
+        def test_a_claim_whose_own_code_overflowed(impl):
+            warnings.warn("overflow encountered in exp", RuntimeWarning)
+        """,
+    )
+    proc = run_pytest(tmp_path, "-q", "-rf")
+    assert "1 failed, 1 passed" in proc.stdout, proc.stdout
+    assert "FAILED test_claims.py::test_a_claim_whose_own_code_overflowed" in proc.stdout
