@@ -29,7 +29,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-HELP = "Check implementations of the contract against the reference; print a summary per claim family."
+HELP = "check implementations of the contract against the reference; print a summary per claim family"
 FAMILY_TITLES = {
     "forward_agreement": "forward agreement",
     "gradient_agreement": "loss and gradient agreement",
@@ -59,7 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--json",
         type=Path,
         metavar="PATH",
-        help="also write the result as JSON: environment, each test's status, calls and worst ratio per quantity",
+        help="also write the result as JSON: environment, each test's status, examples, calls, worst ratio per quantity",
     )
     parser.add_argument("-x", "--exitfirst", action="store_true", help="stop at the first failing claim")
     parser.add_argument("-k", dest="keyword", metavar="EXPR", help="only run claims matching this pytest -k expression")
