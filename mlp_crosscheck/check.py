@@ -59,7 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--json",
         type=Path,
         metavar="PATH",
-        help="also write the result as JSON: environment, each test's status, examples, calls, worst ratio per quantity",
+        help="also write the result as JSON: environment, each test's status, examples, calls, worst ratios",
     )
     parser.add_argument("-x", "--exitfirst", action="store_true", help="stop at the first failing claim")
     parser.add_argument("-k", dest="keyword", metavar="EXPR", help="only run claims matching this pytest -k expression")
