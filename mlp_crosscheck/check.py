@@ -198,6 +198,7 @@ def summarize(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "first_failure": failed[0].get("message", "") if failed else None,
                 "first_failing_test": failed[0]["nodeid"].rpartition("::")[2] if failed else None,
                 "reported": next((r["message"] for r in group if r["outcome"] == "xfailed"), None),
+                "notes": sorted({note for r in group for note in r.get("notes", [])}),
             }
         )
     order = list(FAMILY_TITLES)
@@ -243,6 +244,7 @@ def format_summary(rows: list[dict[str, Any]]) -> str:
             notes.append(f"- {title}: first failure in {row['first_failing_test']}: {_shorten(row['first_failure'])}")
         if row["reported"]:
             notes.append(f"- {title}: {_shorten(row['reported'], 240)}")
+        notes += [f"- {title}: {note}" for note in row.get("notes", [])]
     warned = defaultdict(int)
     for row in rows:
         warned[row["implementation"]] += row["warnings"]

@@ -282,11 +282,16 @@ def pytest_runtest_call(item: pytest.Item):
     impl = getattr(item, "funcargs", {}).get("impl")
     if item.get_closest_marker(MARKER) is None or impl is None:
         return (yield)
-    from mlp_crosscheck.properties import assertions
+    from mlp_crosscheck.properties import assertions, helpers
 
     calls, warned = impl.calls, sum(impl.warnings.values())
     examples = _ExampleCounter(item)
-    with assertions.recording_ratios() as ratios, examples, warnings.catch_warnings():
+    with (
+        assertions.recording_ratios() as ratios,
+        helpers.recording_notes() as notes,
+        examples,
+        warnings.catch_warnings(),
+    ):
         warnings.filterwarnings("ignore", SPURIOUS_BLAS_FLAGS, RuntimeWarning)
         try:
             return (yield)
@@ -296,6 +301,7 @@ def pytest_runtest_call(item: pytest.Item):
                 "ratios": dict(ratios),
                 "calls": impl.calls - calls,
                 "warnings": sum(impl.warnings.values()) - warned,
+                "notes": list(notes),
             }
 
 

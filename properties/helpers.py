@@ -178,6 +178,26 @@ def reproduction_on_failure(net, x=None, y=None) -> Iterator[None]:
         raise
 
 
+_notes: list[str] | None = None
+
+
+@contextlib.contextmanager
+def recording_notes() -> Iterator[list[str]]:
+    """Within the block, collect what the claims ``report`` (for ``mlp-crosscheck check``'s summary)."""
+    global _notes
+    previous, _notes = _notes, []
+    try:
+        yield _notes
+    finally:
+        _notes = previous
+
+
+def report(message: str) -> None:
+    """Report a finding that is not a failure (a convention an implementation chose), once per test."""
+    if _notes is not None and message not in _notes:
+        _notes.append(message)
+
+
 def describe(impl: Implementation | str, net: network.Network, call: str | None = None) -> str:
     """Return a short context string for failure messages: who is compared, by which call, on what network.
 

@@ -18,17 +18,22 @@ Design constraints a reader must not break:
   implementation by its identity (``Implementation.builtin``), never by its ``NAME`` or file name: a user's
   correct NumPy code saved as ``jax.py`` is not held to jax's conventions.
 - Anyone else's implementation may declare its own convention in a module-level
-  ``KINK_DERIVATIVES = {"leaky_relu": 1.0}``; otherwise it is expected to follow the reference's.
+  ``KINK_DERIVATIVES = {"leaky_relu": 1.0}``. Where it declares nothing, any valid choice is accepted: a
+  derivative in the subdifferential (``relu'(0)`` in [0, 1], ``leaky_relu'(0)`` in [0.01, 1]), measured
+  through the contract and then used as its convention; a value outside it is held to the reference's.
 - Each framework's row records the version it was measured with; ``installed_version`` says what is here now.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 from mlp_crosscheck.reference import activations
+from mlp_crosscheck.reference.network import Network
 
 # implementation name -> {activation: derivative at exactly 0}
 TABLE: dict[str, dict[str, float]] = {
@@ -45,6 +50,16 @@ RECORDED_WITH: dict[str, tuple[str, str]] = {
 }
 
 KINKED = tuple(name for name, act in activations.ACTIVATIONS.items() if act.kink is not None)
+
+
+def _one_sided(name: str) -> tuple[float, float]:
+    # relu and leaky_relu are linear on each side of the kink: their one-sided derivatives are those at -1, +1.
+    left, right = (float(d) for d in activations.derivative(name, np.array([-1.0, 1.0])))
+    return min(left, right), max(left, right)
+
+
+# activation -> its subdifferential at the kink, [left derivative, right derivative]: every valid choice.
+SUBDIFFERENTIALS: dict[str, tuple[float, float]] = {name: _one_sided(name) for name in KINKED}
 
 
 def derivatives_at_kinks(impl: Any) -> dict[str, float]:
@@ -65,7 +80,62 @@ def derivatives_at_kinks(impl: Any) -> dict[str, float]:
         if unknown:
             raise ValueError(f"{name}: KINK_DERIVATIVES names {sorted(unknown)}; only {list(KINKED)} have a kink")
         expected.update({k: float(v) for k, v in declared.items()})
+    if not isinstance(impl, str):
+        for activation in undeclared(impl):
+            choice = measured_choice(impl, activation)
+            if choice is not None:
+                expected[activation] = choice
     return expected
+
+
+def undeclared(impl: Any) -> tuple[str, ...]:
+    """Return the kinked activations that ``impl`` implements without a recorded or declared convention."""
+    if impl.builtin is not None:
+        return ()
+    declared = getattr(impl.module, "KINK_DERIVATIVES", None) or {}
+    return tuple(a for a in KINKED if a in impl.activations and a not in declared)
+
+
+def is_valid_choice(value: float, activation: str, dtype: Any) -> bool:
+    """Return whether ``value`` lies in ``activation``'s subdifferential at the kink (its ends rounded to ``dtype``)."""
+    lo, hi = SUBDIFFERENTIALS[activation]
+    rounded = np.dtype(dtype).type
+    return min(lo, float(rounded(lo))) <= value <= max(hi, float(rounded(hi)))
+
+
+_MEASURED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def measured_derivative(impl: Any, activation: str, dtype: Any) -> float:
+    """Return ``sigma'(0)`` as ``impl``'s own code computes it, through the contract (measured once per dtype).
+
+    One unit, no bias: ``x = 1``, ``W = 0``, so ``z = 1 * 0 = +0.0`` exactly; ``y = -1`` and ``sigma(0) = 0``
+    give ``dL/dA = sigma(0) - y = 1``, hence ``dL/dW = x * sigma'(0) * 1 = sigma'(0)``.
+    """
+    dtype = np.dtype(dtype)
+    cache = _MEASURED.setdefault(impl, {})
+    if (activation, dtype.name) not in cache:
+        net = Network((np.zeros((1, 1), dtype),), None, (activation,))
+        x, y = np.ones((1, 1), dtype), -np.ones((1, 1), dtype)
+        cache[(activation, dtype.name)] = float(impl.loss_and_gradients(net, x, y).weights[0][0, 0])
+    return cache[(activation, dtype.name)]
+
+
+def measured_choice(impl: Any, activation: str) -> float | None:
+    """Return an undeclared implementation's own derivative at ``activation``'s kink if it is a valid choice.
+
+    Measured in float64 where the implementation supports it, and snapped to the subdifferential's ends or the
+    reference's convention when it equals one of them in that dtype (float32's 0.01 is 0.009999999776...).
+    None when the value is not a valid choice: the implementation is then held to the reference's convention.
+    """
+    dtype = "float64" if "float64" in impl.dtypes else "float32"
+    value = measured_derivative(impl, activation, dtype)
+    if not is_valid_choice(value, activation, dtype):
+        return None
+    for exact in (*SUBDIFFERENTIALS[activation], activations.KINK_CONVENTION[activation]):
+        if value == float(np.dtype(dtype).type(exact)):
+            return float(exact)
+    return value
 
 
 def overrides(impl: Any) -> dict[str, float]:

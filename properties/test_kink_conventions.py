@@ -1,9 +1,10 @@
 """Family 9: conventions at kinks -- what each framework returns for relu'(0) and leaky_relu'(0).
 
 Claims:
-- Every implementation's derivative exactly at the kink is the one ``kink_conventions.TABLE`` documents for
+- Every built-in backend's derivative exactly at the kink is the one ``kink_conventions.TABLE`` documents for
   it (recorded with torch 2.13.0 and jax 0.10.2): a framework that changes its convention fails here, and the
-  table is updated on purpose.
+  table is updated on purpose. Anyone else's is the one it declares (``KINK_DERIVATIVES``), or, undeclared,
+  any value of the subdifferential (reported: ``relu'(0) = 1`` is a valid subgradient; 2 is not).
 - Agreement at exact kinks goes through the table: on networks whose pre-activations sit exactly on a kink
   (dead units with zero incoming weights and bias in every layer, zero samples with zero first-layer biases),
   every gradient agrees with the reference run with the implementation's convention, within the usual bound.
@@ -23,19 +24,26 @@ from mlp_crosscheck.reference.network import Network
 
 
 def measured_kink_derivative(impl, activation: str, dtype) -> float:
-    """Return ``sigma'(0)`` as ``impl``'s own autodiff computes it, through the contract.
-
-    One unit, no bias: ``x = 1``, ``W = 0``, so ``z = 1 * 0 = +0.0`` exactly; ``y = -1`` and ``sigma(0) = 0``
-    give ``dL/dA = sigma(0) - y = 1``, hence ``dL/dW = x * sigma'(0) * 1 = sigma'(0)``.
-    """
-    dtype = np.dtype(dtype)
-    net = Network((np.zeros((1, 1), dtype),), None, (activation,))
-    x, y = np.ones((1, 1), dtype), -np.ones((1, 1), dtype)
-    return float(impl.loss_and_gradients(net, x, y).weights[0][0, 0])
+    """Return ``sigma'(0)`` as ``impl``'s own autodiff computes it, through the contract."""
+    return kink_conventions.measured_derivative(impl, activation, dtype)
 
 
 def check_kink_derivative_matches_table(impl, activation: str, dtype) -> None:
-    """Assert ``impl``'s derivative of ``activation`` at exactly 0 is the table's entry for it."""
+    """Assert ``impl``'s derivative of ``activation`` at exactly 0 is the table's entry for it.
+
+    An implementation that declares no convention for ``activation`` (and is not a built-in backend) may make
+    any valid choice: its derivative must lie in the subdifferential, and which one it chose is reported.
+    """
+    if activation in kink_conventions.undeclared(impl):
+        measured = measured_kink_derivative(impl, activation, dtype)
+        lo, hi = kink_conventions.SUBDIFFERENTIALS[activation]
+        if not kink_conventions.is_valid_choice(measured, activation, dtype):
+            raise AssertionError(
+                f"{impl.name}: {activation}'(0) is {measured!r} in {np.dtype(dtype).name}, outside the "
+                f"subdifferential [{lo:g}, {hi:g}]: no one-sided derivative of {activation} is {measured!r}"
+            )
+        helpers.report(f"{activation}'(0) = {measured:g} (not declared; a valid choice in [{lo:g}, {hi:g}])")
+        return
     # The table's entry (or the implementation's declared KINK_DERIVATIVES, or the reference's convention).
     # Rounded to the dtype: 0.01 in float32 is 0.009999999776482582.
     expected = float(np.dtype(dtype).type(kink_conventions.derivatives_at_kinks(impl)[activation]))

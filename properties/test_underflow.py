@@ -87,6 +87,9 @@ def check_flushing_matches_table(impl, dtype) -> None:
 @pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
 def test_subnormal_results_are_kept_or_flushed_as_recorded(impl, dtype) -> None:
     if impl.builtin not in FLUSHES_SUBNORMALS:  # by identity: a user's file called jax.py is not jax
+        # Anyone else's implementation may keep subnormal results or flush them (the bounds admit both):
+        # what it does is reported, not assumed.
         measured = measured_flushes_subnormals(impl, dtype)
-        pytest.skip(f"{impl.name} is not a built-in backend (measured: flushes = {measured}); both are admitted")
+        helpers.report(f"{'flushes' if measured else 'keeps'} subnormal results in {np.dtype(dtype).name}")
+        return
     check_flushing_matches_table(impl, dtype)

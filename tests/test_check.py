@@ -127,3 +127,13 @@ def test_the_summary_marks_families_not_applicable_and_reported() -> None:
     text = format_summary(list(rows.values()))
     assert "a, loss and gradient agreement: first failure in w: dweights[0]" in text
     assert "a, contract: not bitwise" in text
+
+
+def test_an_undeclared_valid_kink_convention_is_reported_and_an_invalid_one_fails(tmp_path) -> None:
+    faults = REPO / "tests" / "faults"
+    valid = check(tmp_path, str(faults / "correct_relu_derivative_one_at_zero.py"), "-k", "kink_derivative_matches")
+    assert valid.returncode == 0, valid.stdout[-3000:]
+    assert "kink conventions: relu'(0) = 1 (not declared; a valid choice in [0, 1])" in valid.stdout
+    invalid = check(tmp_path, str(faults / "faulty_relu_derivative_two_at_zero.py"), "-k", "kink_derivative_matches")
+    assert invalid.returncode == 1
+    assert "relu'(0) is 2.0 in float32, outside the subdifferential [0, 1]" in invalid.stdout

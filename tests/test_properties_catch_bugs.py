@@ -294,12 +294,21 @@ def _dead_unit_case(activation: str):
 
 @pytest.mark.parametrize(
     ("bug", "activation"),
-    [("kink_relu_derivative_one", "relu"), ("kink_undeclared_leaky_convention", "leaky_relu")],
+    [("kink_relu_derivative_two", "relu"), ("kink_leaky_derivative_zero", "leaky_relu")],
 )
 def test_kink_table_rejects_an_undocumented_convention(bug, activation) -> None:
     for dtype in (np.float32, np.float64):
         assert_check_rejects(check_kink_derivative_matches_table, planted(bug), activation, dtype)
     assert_check_rejects(check_gradients_at_exact_kinks_follow_the_table, planted(bug), *_dead_unit_case(activation))
+
+
+def test_an_undeclared_valid_convention_is_accepted_and_reported() -> None:
+    # jax's leaky_relu'(0) = 1 in a user's implementation that declares nothing: a valid subgradient.
+    impl = planted("kink_undeclared_leaky_convention")
+    with helpers.recording_notes() as notes:
+        check_kink_derivative_matches_table(impl, "leaky_relu", np.float64)
+    assert notes == ["leaky_relu'(0) = 1 (not declared; a valid choice in [0.01, 1])"]
+    check_gradients_at_exact_kinks_follow_the_table(impl, *_dead_unit_case("leaky_relu"))
 
 
 def test_kink_table_accepts_a_declared_convention() -> None:
@@ -319,7 +328,7 @@ def test_kink_table_accepts_a_declared_convention() -> None:
 
 
 def test_kink_property_finds_the_relu_bug_from_its_own_strategy() -> None:
-    bug = planted("kink_relu_derivative_one")
+    bug = planted("kink_relu_derivative_two")
     find(
         exact_kink_cases(bug, "relu", np.float64),
         lambda case: _fails(check_gradients_at_exact_kinks_follow_the_table, bug, *case),

@@ -1,4 +1,4 @@
-"""Planted bug (family 9): jax's leaky_relu'(0) = 1, without declaring KINK_DERIVATIVES (the table expects 0.01)."""
+"""Not a bug: jax's leaky_relu'(0) = 1, undeclared; a valid choice (the subdifferential is [0.01, 1])."""
 
 import numpy as np
 from _planted_network import contract

@@ -1,7 +1,7 @@
-"""relu'(0) = 1 (z >= 0) instead of the convention relu'(0) = 0 that torch, jax and the reference share.
-Caught by: kink conventions
+"""relu'(0) = 1 (z >= 0), undeclared: a valid subgradient (relu's subdifferential at 0 is [0, 1]).
 
-Only shows where a pre-activation is exactly zero.
+torch, jax and the reference choose 0; an implementation that declares nothing may choose any value of the
+subdifferential, which the suite measures, accepts and reports (``relu'(0) = 1 (not declared; ...)``).
 """
 
 import math
@@ -9,7 +9,7 @@ import math
 import numpy as np
 from scipy import special
 
-NAME = "faulty_relu_derivative_at_zero"
+NAME = "correct_relu_derivative_one_at_zero"
 
 _SQRT_HALF = math.sqrt(0.5)
 _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
@@ -52,7 +52,7 @@ def _derivative(name, z):
         e = np.exp(-np.abs(z))
         return e / ((1 + e) * (1 + e))  # sigma (1 - sigma)
     if name == "relu":
-        return (z >= 0).astype(z.dtype)  # BUG: relu'(0) = 0 by convention
+        return (z >= 0).astype(z.dtype)  # relu'(0) = 1: the right-hand derivative, a valid choice
     if name == "leaky_relu":
         return np.where(z > 0, np.ones_like(z), np.full_like(z, 0.01))
     if name == "elu":

@@ -1,14 +1,15 @@
-"""Planted bug (family 9): relu'(0) = 1 (``z >= 0``) while claiming the reference's convention (0)."""
+"""Planted bug (family 9): relu'(0) = 2, outside relu's subdifferential at the kink, [0, 1]."""
 
+import numpy as np
 from _planted_network import contract
 from mlp_crosscheck.reference import activations
 
-NAME = "planted-relu-derivative-one-at-zero"
+NAME = "planted-relu-derivative-two-at-zero"
 
 
 def _derivative(name, z):
     if name == "relu":
-        return (z >= 0).astype(z.dtype)
+        return np.where(z == 0, 2.0, z > 0).astype(z.dtype)
     return activations.derivative(name, z)
 
 
