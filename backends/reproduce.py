@@ -20,10 +20,8 @@ Design constraints a reader must not break:
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
 import os
-import platform
 import sys
 import time
 import types
@@ -36,6 +34,7 @@ from mlp_crosscheck.backends.contract import Implementation
 from mlp_crosscheck.reference import activations, network, seed
 
 from mlp_crosscheck import backends
+from mlp_crosscheck.environment import fingerprint as environment
 
 HELP = "run the blog post's experiment in every backend; print a table, write report.json and a figure"
 BASELINE = "numpy"
@@ -43,16 +42,6 @@ REPORT_NAME = "report.json"
 FIGURE_NAME = "reproduce.png"
 
 # label in report.json -> distribution name; versions come from package metadata, so nothing is imported.
-VERSIONED = {
-    "numpy": "numpy",
-    "scipy": "scipy",
-    "torch": "torch",
-    "jax": "jax",
-    "jaxlib": "jaxlib",
-    "hypothesis": "hypothesis",
-    "matplotlib": "matplotlib",
-    "mlp_crosscheck": "mlp-crosscheck",
-}
 
 
 # -- command line --------------------------------------------------------------------------------------------
@@ -414,28 +403,6 @@ def _abs_diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     diff = np.abs(a - b)
     diff[(a == b) | (np.isnan(a) & np.isnan(b))] = 0
     return diff
-
-
-def environment() -> dict:
-    """Return the versions and the machine a run was made with."""
-    env: dict[str, object] = {"python": platform.python_version()}
-    for label, distribution in VERSIONED.items():
-        try:
-            env[label] = importlib.metadata.version(distribution)
-        except importlib.metadata.PackageNotFoundError:
-            env[label] = "not installed"
-    env.update(platform=platform.platform(), machine=platform.machine(), cpu=_cpu_model(), cpu_count=os.cpu_count())
-    return env
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("model name", "Model", "Hardware")):  # x86, then ARM's spellings
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 # -- output ----------------------------------------------------------------------------------------------

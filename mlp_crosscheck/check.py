@@ -142,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
     collector = Collector()
     with tempfile.TemporaryDirectory(prefix="mlp-crosscheck-check-") as tmp:
         code = int(pytest.main(pytest_arguments(args, Path(tmp)), plugins=[collector]))
-    from mlp_crosscheck import plugin
+    from mlp_crosscheck import environment
     from mlp_crosscheck.properties import profiles
 
     rows = summarize(collector.records)
@@ -156,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
             "command": "mlp-crosscheck check " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["check"] else []),
             "exit_code": code,
             "profile": args.profile or profiles.active(),
-            "environment": plugin.environment(),
+            "environment": environment.fingerprint(),
             "summary": rows,
             "worst_ratio": worst_ratios(collector.records),
             "tests": collector.records,

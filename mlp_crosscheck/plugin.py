@@ -25,13 +25,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib.metadata
 import os
-import platform
 import warnings
 
 import pytest
 
+from mlp_crosscheck import environment
 from mlp_crosscheck.properties import profiles
 
 MARKER = "mlp_crosscheck"
@@ -176,37 +175,13 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         return []
     checked = [*selection.backends, *(impl.name for impl in selection.impls)]
     return [
-        f"mlp-crosscheck {_version('mlp-crosscheck')}: checking "
+        f"mlp-crosscheck {environment.version('mlp-crosscheck')}: checking "
         f"{', '.join(checked) or 'the implementations the test modules name'}"
         f"; profile {profiles.active()}; device {selection.device}",
-        "  " + "; ".join(f"{k} {v}" for k, v in environment().items() if k != "python"),
+        "  "
+        + "; ".join(f"{k} {environment.version(d)}" for k, d in environment.VERSIONED.items() if k != "mlp_crosscheck")
+        + f"; blas {environment.blas()}",
     ]
-
-
-def environment() -> dict[str, str]:
-    """Return the versions that decide the numbers: Python, NumPy and its BLAS, SciPy, torch, jax, Hypothesis."""
-    env = {"python": platform.python_version(), "machine": platform.machine()}
-    for dist in ("numpy", "scipy", "torch", "jax", "jaxlib", "hypothesis", "pytest"):
-        env[dist] = _version(dist)
-    env["blas"] = _blas()
-    return env
-
-
-def _version(dist: str) -> str:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
-
-
-@functools.cache
-def _blas() -> str:
-    import numpy as np
-
-    with contextlib.suppress(Exception):
-        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-        return f"{blas.get('name', '?')} {blas.get('version', '')}".strip()
-    return "unknown"
 
 
 # -- which implementations a claim runs against ---------------------------------------------------------------
