@@ -113,8 +113,9 @@ class Collector:
         self.records: list[dict[str, Any]] = []
 
     def pytest_collection_modifyitems(self, config, items) -> None:
-        keep = [item for item in items if "impl" in getattr(getattr(item, "callspec", None), "params", {})]
-        dropped = [item for item in items if item not in keep]
+        on_impl = ["impl" in getattr(getattr(item, "callspec", None), "params", {}) for item in items]
+        keep = [item for item, wanted in zip(items, on_impl, strict=True) if wanted]
+        dropped = [item for item, wanted in zip(items, on_impl, strict=True) if not wanted]
         if dropped:
             config.hook.pytest_deselected(items=dropped)
             items[:] = keep

@@ -23,11 +23,6 @@ from mlp_crosscheck.properties.assertions import assert_gradients_within_bounds
 from mlp_crosscheck.reference.network import Network
 
 
-def measured_kink_derivative(impl, activation: str, dtype) -> float:
-    """Return ``sigma'(0)`` as ``impl``'s own autodiff computes it, through the contract."""
-    return kink_conventions.measured_derivative(impl, activation, dtype)
-
-
 def check_kink_derivative_matches_table(impl, activation: str, dtype) -> None:
     """Assert ``impl``'s derivative of ``activation`` at exactly 0 is the table's entry for it.
 
@@ -35,7 +30,7 @@ def check_kink_derivative_matches_table(impl, activation: str, dtype) -> None:
     any valid choice: its derivative must lie in the subdifferential, and which one it chose is reported.
     """
     if activation in kink_conventions.undeclared(impl):
-        measured = measured_kink_derivative(impl, activation, dtype)
+        measured = kink_conventions.measured_derivative(impl, activation, dtype)
         lo, hi = kink_conventions.SUBDIFFERENTIALS[activation]
         if not kink_conventions.is_valid_choice(measured, activation, dtype):
             raise AssertionError(
@@ -48,7 +43,7 @@ def check_kink_derivative_matches_table(impl, activation: str, dtype) -> None:
     # Rounded to the dtype: 0.01 in float32 is 0.009999999776482582.
     expected = float(np.dtype(dtype).type(kink_conventions.derivatives_at_kinks(impl)[activation]))
     # What the implementation's autodiff returns.
-    measured = measured_kink_derivative(impl, activation, dtype)
+    measured = kink_conventions.measured_derivative(impl, activation, dtype)
     # Compare exactly: a convention is a choice of value, not a rounding.
     if measured != expected:
         recorded = kink_conventions.recorded_version(impl.builtin)
