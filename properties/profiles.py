@@ -32,10 +32,14 @@ _COMMON = {
         HealthCheck.function_scoped_fixture,
     ],
 }
+# Built on Hypothesis's own "default" profile, not on whatever is loaded at import: Hypothesis loads its
+# built-in "ci" profile when it detects a CI machine (derandomize, print_blob, no database), and a user may load
+# theirs; a profile built on the loaded default would inherit either, and `dev` would not be `dev` on CI.
+_BASE = settings.get_profile("default")
 PROFILES: dict[str, settings] = {
-    "dev": settings(max_examples=25, **_COMMON),
-    "ci": settings(max_examples=60, derandomize=True, print_blob=True, **_COMMON),
-    "thorough": settings(max_examples=1000, print_blob=True, **_COMMON),
+    "dev": settings(_BASE, max_examples=25, derandomize=False, print_blob=False, **_COMMON),
+    "ci": settings(_BASE, max_examples=60, derandomize=True, print_blob=True, **_COMMON),
+    "thorough": settings(_BASE, max_examples=1000, derandomize=False, print_blob=True, **_COMMON),
 }
 _active = "dev"
 

@@ -135,18 +135,25 @@ def test_a_projects_own_impl_fixture_and_hypothesis_profile_are_left_alone(tmp_p
         def test_their_impl_fixture(impl):
             assert impl == "their own"
 
-        def test_their_hypothesis_default_is_hypothesis_default():
-            assert settings.default.max_examples == 100
-            assert settings.default.deadline is not None
+        def test_their_hypothesis_default_is_recorded():
+            with open("default-settings.txt", "w") as out:
+                out.write(repr(settings.default))
 
         @given(st.integers())
         def test_their_property(n):
             assert n == n
         """,
     )
-    proc = run_pytest(tmp_path, "-q")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "3 passed" in proc.stdout
+    # Their Hypothesis default is whatever Hypothesis makes it without the plugin (on a CI machine, Hypothesis's
+    # own "ci" profile): compared with a run that disables the plugin, on and off a detected CI machine.
+    for ci in ("", "true"):
+        seen = []
+        for disable in ((), ("-p", "no:mlp_crosscheck")):
+            proc = run_pytest(tmp_path, "-q", *disable, env={"CI": ci})
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+            assert "3 passed" in proc.stdout
+            seen.append((tmp_path / "default-settings.txt").read_text())
+        assert seen[0] == seen[1], f"CI={ci!r}"
 
 
 def test_claims_run_direct_evidence_first(tmp_path) -> None:
@@ -175,6 +182,19 @@ def test_the_claims_settings_come_from_the_suites_profile_not_the_global_default
             assert profiles.claim_settings(1 / 3).max_examples == 20
     finally:
         profiles.select(previous)
+
+
+def test_the_profiles_are_the_same_on_a_machine_hypothesis_detects_as_ci() -> None:
+    # Hypothesis loads its own "ci" profile as the default when it sees CI=true; ours must not inherit from it.
+    code = "from mlp_crosscheck.properties import profiles; print(sorted(map(repr, profiles.PROFILES.values())))"
+    printed = [
+        subprocess.run(
+            [sys.executable, "-c", code], env=user_environment(CI=ci), capture_output=True, text=True, check=True
+        ).stdout
+        for ci in ("", "true")
+    ]
+    assert printed[0] == printed[1]
+    assert "derandomize=False" in printed[0]
 
 
 class settings_loaded:
