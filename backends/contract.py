@@ -6,14 +6,18 @@ A conforming module defines two functions on NumPy arrays::
     def loss_and_gradients(weights, biases, activations, x, y) -> (loss, dweights, dbiases)
 
 and may define ``loss_and_input_gradients(...) -> (loss, dweights, dbiases, dx)`` (dx = dL/dx) so that the
-input-gradient properties apply to it, plus the attributes ``NAME``, ``ACTIVATIONS`` and ``DTYPES``.
+input-gradient properties apply to it, plus the attributes ``NAME``, ``ACTIVATIONS`` and ``DTYPES`` (checked
+here) and the declarations ``KINK_DERIVATIVES`` (``properties/kink_conventions.py``) and ``DETERMINISTIC``
+(``plugin.require_bitwise``). The README's contract section lists every requirement and the property that
+checks it.
 
 Design constraints a reader must not break:
 - ``Implementation`` hands the module *copies* of every array and checks afterwards that the copies are
   unchanged: a module that mutates its inputs is reported, and the caller's arrays are never touched.
-- Every breach (missing function, exception, wrong type, shape or dtype) raises ``ContractError`` with a
-  message that names the module, the function and exactly what is wrong. ``ContractError`` subclasses
-  ``AssertionError``, so pytest reports it as a failed check, not as an error in the suite.
+- Every breach (missing function, unknown activation or dtype declared, exception, wrong type, shape or
+  dtype, mutated input) raises ``ContractError`` with a message that names the module, the function and
+  exactly what is wrong. ``ContractError`` subclasses ``AssertionError``, so pytest reports it as a failed
+  check, not as an error in the suite.
 - An implementation is judged by the numbers it returns, never by how it computes them: warnings raised
   inside a call (NumPy's "overflow encountered in exp" in a correct formula, a library's deprecation) are
   recorded, not raised, whatever the caller's ``filterwarnings`` or ``np.seterr``; the properties then judge
@@ -26,9 +30,11 @@ import difflib
 import importlib
 import importlib.util
 import inspect
+import numbers
 import sys
 import warnings
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any, NamedTuple
@@ -122,6 +128,7 @@ class Implementation:
                 + ", ".join(_vocabulary.NAMES)
             )
         self.dtypes = frozenset(_dtype_name(self.name, d) for d in getattr(module, "DTYPES", DTYPES))
+        _check_kink_declaration(self.name, getattr(module, "KINK_DERIVATIVES", None))
         self.has_input_gradient = callable(getattr(module, "loss_and_input_gradients", None))
         self.calls = 0  # contract calls made, for reports
         self.warnings: Counter[str] = Counter()  # warnings raised inside its calls (recorded, never raised)
@@ -241,6 +248,29 @@ def _missing_function(module, name: str) -> str:
     hint = f"; did you mean {name} instead of {close[0]}?" if close else ""
     listed = ", ".join(defined) if defined else "none"
     return f"the contract needs a function {name}(...), and it defines {listed}{hint}"
+
+
+def _check_kink_declaration(impl_name: str, declared) -> None:
+    """Check a module's ``KINK_DERIVATIVES``: activations with a kink, each mapped to a subgradient there.
+
+    A derivative at a kink is valid when it lies in the subdifferential, between the one-sided slopes
+    (relu: [0, 1], leaky_relu: [0.01, 1]); declaring a value outside it (relu'(0) = 2) does not make it one.
+    """
+    if declared is None:
+        return
+    if not isinstance(declared, Mapping):
+        raise ContractError(f"{impl_name}: KINK_DERIVATIVES must be a dict such as {{'relu': 0.0}}, got {declared!r}")
+    kinked = [n for n in _vocabulary.NAMES if _vocabulary.get(n).kink is not None]
+    for name, value in declared.items():
+        if name not in kinked:
+            raise ContractError(f"{impl_name}: KINK_DERIVATIVES names {name!r}; only {', '.join(kinked)} have a kink")
+        slopes = [float(_vocabulary.derivative(name, np.array([side]))[0]) for side in (-1.0, 1.0)]
+        lo, hi = min(slopes), max(slopes)
+        if not isinstance(value, numbers.Real) or not lo <= value <= hi:
+            raise ContractError(
+                f"{impl_name}: KINK_DERIVATIVES[{name!r}] = {value!r} is not in {name}'s subdifferential at its kink,"
+                f" [{lo:g}, {hi:g}]"
+            )
 
 
 def _dtype_name(impl_name: str, declared) -> str:

@@ -15,6 +15,7 @@ Design constraints a reader must not break:
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections import Counter
 from collections.abc import Iterator, Sequence
 
@@ -23,7 +24,7 @@ import pytest
 from hypothesis import assume, currently_in_test_context, event, note
 from hypothesis import strategies as st
 from mlp_crosscheck.backends.contract import Implementation, Result
-from mlp_crosscheck.properties import kink_conventions, profiles, strategies, tolerances
+from mlp_crosscheck.properties import assertions, kink_conventions, profiles, strategies, tolerances
 from mlp_crosscheck.properties.tolerances import Bounds
 from mlp_crosscheck.reference import activations as vocabulary
 from mlp_crosscheck.reference import network
@@ -78,26 +79,33 @@ def skip_if_unsupported(impl: Implementation, activations: str | Sequence[str], 
 
 
 def cases_for(
-    impl: Implementation | None, activation: str, dtype, *, biases=None, well_scaled: bool = False
+    impl: Implementation | None, activation: str, dtype, *, biases=None, well_scaled: bool = False, large: bool = False
 ) -> st.SearchStrategy[strategies.Case]:
     """Return a strategy for cases with ``activation`` (or ``"mixed"``) in ``dtype`` that ``impl`` supports.
 
     - impl: the implementation under test; None means every activation is allowed.
     - activation: a name, or ``"mixed"`` for one activation drawn per layer.
-    - biases, well_scaled: as for ``strategies.cases``.
+    - biases, well_scaled, large: as for ``strategies.cases``; a claim that can see a size bug (a slip that
+      shows only from some depth or batch size on) passes ``large=True``.
     """
     supported = vocabulary.NAMES if impl is None else tuple(n for n in vocabulary.NAMES if n in impl.activations)
     if activation != MIXED or supported == vocabulary.NAMES:
-        return strategies.cases(activations=activation, dtype=dtype, biases=biases, well_scaled=well_scaled)
-    return _mixed_cases(supported, dtype, biases, well_scaled)
+        return strategies.cases(
+            activations=activation, dtype=dtype, biases=biases, well_scaled=well_scaled, large=large
+        )
+    return _mixed_cases(supported, dtype, biases, well_scaled, large)
 
 
 @st.composite
-def _mixed_cases(draw, supported: tuple[str, ...], dtype, biases, well_scaled: bool) -> strategies.Case:
+def _mixed_cases(draw, supported: tuple[str, ...], dtype, biases, well_scaled: bool, large: bool) -> strategies.Case:
     # "mixed" restricted to what the implementation supports: the depth must be known before the names.
-    widths = draw(strategies.architectures(), label="widths")
+    widths, batch = draw(strategies.shapes(large=large), label="shape")
     names = tuple(draw(st.sampled_from(supported)) for _ in widths[1:])
-    return draw(strategies.cases(activations=names, dtype=dtype, biases=biases, widths=widths, well_scaled=well_scaled))
+    return draw(
+        strategies.cases(
+            activations=names, dtype=dtype, biases=biases, widths=widths, batch=batch, well_scaled=well_scaled
+        )
+    )
 
 
 def assume_no_ambiguous_kinks(bounds: Bounds) -> None:
@@ -112,13 +120,106 @@ def assume_no_ambiguous_kinks(bounds: Bounds) -> None:
     Outside a Hypothesis test (a check run on a fixed example), an ambiguous example is an error in the
     example, not a rejection: it raises ``ValueError``.
     """
-    if not any(m.any() for m in bounds.ambiguous):
-        return
+    if any(m.any() for m in bounds.ambiguous):
+        reject("ambiguous kink", "a pre-activation within its error bound of a kink")
+
+
+def reject(reason: str, what: str) -> None:
+    """Reject the example with a named ``assume``: counted in ``REJECTIONS[reason]``, shown as an event.
+
+    Outside a Hypothesis test (a check run on a fixed example) a rejected example is an error in the example:
+    it raises ``ValueError`` naming ``what`` is wrong with it.
+    """
     if not currently_in_test_context():
-        raise ValueError("the example has a pre-activation within its error bound of a kink: it cannot be checked")
-    REJECTIONS["ambiguous kink"] += 1
-    event("rejected: a pre-activation within its error bound of a kink")
+        raise ValueError(f"the example has {what}: it cannot be checked")
+    REJECTIONS[reason] += 1
+    event(f"rejected: {what}")
     assume(False)
+
+
+# The most ways of taking the branches at the ambiguous kinks of one example that are tried one by one (each is
+# one reference evaluation and one bound); an example with more is rejected, counted as "too many ambiguous
+# kinks". Two or three choices per kink: 6 kinks at two choices each is 64 evaluations.
+MAX_BRANCH_ASSIGNMENTS = 64
+
+
+def branch_assignments(net: network.Network, bounds: Bounds, impl) -> list[tuple[np.ndarray | None, ...]] | None:
+    """Return every way a correct implementation may take the branches at the example's ambiguous kinks.
+
+    Where a pre-activation is within its error bound of a relu-type kink (``bounds.ambiguous``), an
+    implementation's computed ``z`` may be negative, positive or exactly zero, so its derivative there is the
+    left slope, the right slope, or its convention at the kink; anything else is wrong. Each assignment is,
+    per layer, None (no ambiguous element) or an array of sigma' values, NaN where ``Z`` decides: the
+    ``branches`` argument of ``network.loss_and_gradients`` and ``tolerances.gradient_bounds``. Returns
+    ``[]`` when nothing is ambiguous, None when there are more than ``MAX_BRANCH_ASSIGNMENTS`` assignments.
+    """
+    conventions = kink_conventions.derivatives_at_kinks(impl)
+    sites, choices = [], []
+    for layer, mask in enumerate(bounds.ambiguous):
+        name = net.activations[layer]
+        for index in zip(*np.nonzero(mask), strict=True):
+            left = float(vocabulary.derivative(name, np.array([-1.0]))[0])
+            right = float(vocabulary.derivative(name, np.array([1.0]))[0])
+            sites.append((layer, index))
+            choices.append(sorted({left, right, conventions[name]}))
+    if not sites:
+        return []
+    if np.prod([len(c) for c in choices], dtype=float) > MAX_BRANCH_ASSIGNMENTS:
+        return None
+    assignments = []
+    for values in itertools.product(*choices):
+        layers: list[np.ndarray | None] = [None] * net.depth
+        for (layer, index), value in zip(sites, values, strict=True):
+            if layers[layer] is None:
+                layers[layer] = np.full(bounds.ambiguous[layer].shape, np.nan)
+            layers[layer][index] = value
+        assignments.append(tuple(layers))
+    return assignments
+
+
+def assert_gradients_agree_on_some_branch(impl, net: network.Network, x, y, actual, context: str) -> None:
+    """Assert ``actual`` (``impl``'s result) agrees with the reference on one way of taking the ambiguous kinks.
+
+    With no ambiguous kink this is the plain comparison with ``reference_result`` within ``Bounds.agree()``.
+    Otherwise the reference and the bound are evaluated on every branch assignment (``branch_assignments``)
+    and one must agree; the failure reported is the assignment that came closest. An example with too many
+    assignments is rejected (counted in ``REJECTIONS``, shown as a Hypothesis event).
+    """
+    __tracebackhide__ = True
+    bounds = gradient_bounds_for(net, x, y, impl)
+    assignments = branch_assignments(net, bounds, impl)
+    if assignments is None:
+        reject("too many ambiguous kinks", f"more than {MAX_BRANCH_ASSIGNMENTS} ways of taking its ambiguous kinks")
+    if not assignments:
+        expected = reference_result(net, x, y, impl)
+        assertions.assert_gradients_within_bounds(actual, expected, bounds.agree(), context)
+        return
+    REJECTIONS["ambiguous kinks checked on every branch"] += 1  # not a rejection: counted beside them
+    if currently_in_test_context():
+        event(f"ambiguous kinks: checked on each of {len(assignments)} ways of taking their branches")
+    closest: tuple[float, AssertionError] | None = None
+    for branches in assignments:
+        overrides = kink_conventions.overrides(impl)
+        branch_bounds = tolerances.gradient_bounds(net, x, y, kink_derivatives=overrides, branches=branches)
+        expected = reference_result(net, x, y, impl, branches=branches)
+        with assertions.recording_ratios() as ratios:
+            try:
+                assertions.assert_gradients_within_bounds(actual, expected, branch_bounds.agree(), context)
+            except AssertionError as failure:
+                worst = max(ratios.values(), default=np.inf)
+                if closest is None or worst < closest[0]:
+                    closest = (worst, failure)
+                continue
+        # Agreed: compare once more where the report records ratios, as the plain comparison would.
+        assertions.assert_gradients_within_bounds(actual, expected, branch_bounds.agree(), context)
+        return
+    assert closest is not None
+    closest[1].add_note(
+        f"{int(sum(m.sum() for m in bounds.ambiguous))} pre-activations lie within their error bound of a kink: "
+        f"compared on each of the {len(assignments)} ways of taking their branches (left slope, right slope or "
+        f"the kink convention), and on none within the bound; the closest is shown"
+    )
+    raise closest[1]
 
 
 def gradient_bounds_for(net: network.Network, x: np.ndarray, y: np.ndarray, impl) -> Bounds:
@@ -140,17 +241,19 @@ def reference_forward(net: network.Network, x: np.ndarray) -> np.ndarray:
     return network.forward(net.astype(np.float64), x.astype(np.float64))[0]
 
 
-def reference_result(net: network.Network, x: np.ndarray, y: np.ndarray, impl) -> Result:
+def reference_result(net: network.Network, x: np.ndarray, y: np.ndarray, impl, branches=None) -> Result:
     """Return the reference's loss and gradients in float64, with ``impl``'s convention at exact kinks.
 
     Args:
         impl: the implementation the result is compared with, or its name (``kink_conventions`` keys).
+        branches: the branches taken at ambiguous kinks, as in ``network.loss_and_gradients``.
     """
     loss, grads = network.loss_and_gradients(
         net.astype(np.float64),
         x.astype(np.float64),
         y.astype(np.float64),
         kink_derivatives=kink_conventions.overrides(impl),
+        branches=branches,
     )
     return Result(loss, grads.weights, grads.biases, grads.x)
 

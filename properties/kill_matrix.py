@@ -9,6 +9,7 @@ caught and every correct alternative passes, 1 otherwise, 2 when the suite could
     mlp-crosscheck faults                          # the whole matrix, ci profile
     mlp-crosscheck faults -k gradient_sign         # one fault (a pytest -k expression on the test ids)
     mlp-crosscheck faults --first-catch --workers 2 --json matrix.json
+    mlp-crosscheck faults --profile dev --seed 3   # one reproducible run of the random dev profile
 
 Design constraints a reader must not break:
 - The suite runs in a subprocess, so that the faults' module-level state (caches, accumulating buffers:
@@ -64,6 +65,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--profile", default="ci", help="Hypothesis profile (default: ci, derandomized)")
     parser.add_argument(
+        "--seed", type=int, help="Hypothesis seed (--hypothesis-seed), for a reproducible run of the random dev profile"
+    )
+    parser.add_argument(
         "--first-catch",
         action="store_true",
         help="stop testing an implementation at its first failure (decides the verdicts; the matrix is partial)",
@@ -93,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         first_catch=args.first_catch,
         show_output=args.show_output,
+        seed=args.seed,
     )
     wall = time.perf_counter() - start
     if returncode not in (0, 1) or not records:
@@ -135,6 +140,7 @@ def run_suite(
     workers: int = 1,
     first_catch: bool = False,
     show_output: bool = False,
+    seed: int | None = None,
 ) -> tuple[list[dict[str, Any]], int, str]:
     """Run the property suite on ``files`` in one pytest subprocess; return (records, exit code, output tail)."""
     with tempfile.TemporaryDirectory(prefix="kill-matrix-") as tmp:
@@ -160,6 +166,8 @@ def run_suite(
             cmd += ["-k", keyword]
         if workers > 1:
             cmd += ["-n", str(workers)]
+        if seed is not None:
+            cmd.append(f"--hypothesis-seed={seed}")
         env = {**os.environ, LOG_ENV: str(log), FIRST_CATCH_ENV: "1" if first_catch else "0"}
         if show_output:
             proc = subprocess.run(cmd, cwd=REPO, env=env, check=False)

@@ -203,7 +203,7 @@ def _property(test):
 
 def _draw_case(impl, dtype, activation, data) -> strategies.Case:
     helpers.skip_if_unsupported(impl, activation, dtype)
-    return data.draw(helpers.cases_for(impl, activation, dtype), label="case")
+    return data.draw(helpers.cases_for(impl, activation, dtype, large=True), label="case")
 
 
 # A third of the profile's examples: Implementation checks shapes, dtypes and mutation on every call that
@@ -238,7 +238,7 @@ def test_results_depend_only_on_the_arguments(impl, dtype, activation, data) -> 
         b = strategies.cases(activations=net.activations, dtype=dtype, widths=net.widths, batch=case_a.x.shape[0])
         case_b = data.draw(b, label="case B")
     else:
-        case_b = data.draw(helpers.cases_for(impl, activation, dtype), label="case B")
+        case_b = data.draw(helpers.cases_for(impl, activation, dtype, large=True), label="case B")
     check_repeated_calls_agree(impl, *case_a)
     check_no_state_is_carried_between_calls(impl, case_a, case_b)
 
@@ -259,7 +259,7 @@ def test_repeated_calls_are_bitwise_reproducible(impl, dtype, activation, reques
     # A third of the profile's examples, as for the other repeat-call claim; a nested @given, because the
     # verdict (pass, report or fail) is about all the examples together, not one to shrink.
     @profiles.claim_settings(1 / 3)
-    @given(case=helpers.cases_for(impl, activation, dtype))
+    @given(case=helpers.cases_for(impl, activation, dtype, large=True))
     def repeat(case) -> None:
         nonlocal examples
         examples += 1

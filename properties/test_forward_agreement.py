@@ -34,5 +34,5 @@ def check_forward_matches_reference(impl, net, x) -> None:
 @given(data=st.data())
 def test_forward_matches_reference(impl, dtype, activation, data) -> None:
     helpers.skip_if_unsupported(impl, activation, dtype)
-    net, x, _ = data.draw(helpers.cases_for(impl, activation, dtype), label="case")
+    net, x, _ = data.draw(helpers.cases_for(impl, activation, dtype, large=True), label="case")
     check_forward_matches_reference(impl, net, x)

@@ -26,8 +26,9 @@ from mlp_crosscheck.properties.test_gradient_agreement import check_gradients_ma
 def required_entry_point_only(impl: Implementation) -> Implementation:
     """Return ``impl`` seen through its required functions only, so that checked calls use ``loss_and_gradients``.
 
-    The view keeps the module's ``NAME``, ``ACTIVATIONS``, ``DTYPES`` and ``KINK_DERIVATIVES``, so skips, test
-    ids and the kink-convention table treat it as the same implementation.
+    The view keeps the module's ``NAME``, ``ACTIVATIONS``, ``DTYPES``, ``KINK_DERIVATIVES`` and
+    ``DETERMINISTIC``, and the built-in identity, so skips, test ids and the kink conventions treat it as the
+    same implementation.
     """
     module = impl.module
     view = types.SimpleNamespace(
@@ -38,9 +39,10 @@ def required_entry_point_only(impl: Implementation) -> Implementation:
         forward=module.forward,
         loss_and_gradients=module.loss_and_gradients,
     )
-    if hasattr(module, "KINK_DERIVATIVES"):
-        view.KINK_DERIVATIVES = module.KINK_DERIVATIVES
-    return Implementation(view)
+    for declaration in ("KINK_DERIVATIVES", "DETERMINISTIC"):
+        if hasattr(module, declaration):
+            setattr(view, declaration, getattr(module, declaration))
+    return Implementation(view, builtin=impl.builtin)
 
 
 @pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
@@ -50,5 +52,5 @@ def test_required_loss_and_gradients_matches_reference(impl, dtype, data) -> Non
     if not impl.has_input_gradient:
         pytest.skip(f"{impl.name} defines only loss_and_gradients, which family 2 already checks")
     helpers.skip_if_unsupported(impl, helpers.MIXED, dtype)
-    net, x, y = data.draw(helpers.cases_for(impl, helpers.MIXED, dtype), label="case")
+    net, x, y = data.draw(helpers.cases_for(impl, helpers.MIXED, dtype, large=True), label="case")
     check_gradients_match_reference(required_entry_point_only(impl), net, x, y)

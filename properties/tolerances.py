@@ -60,7 +60,7 @@ the factors ``gamma`` they carry).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -235,13 +235,21 @@ def forward_bound(net: Network, x: np.ndarray) -> np.ndarray:
 
 
 def gradient_bounds(
-    net: Network, x: np.ndarray, y: np.ndarray, kink_derivatives: Mapping[str, float] | None = None
+    net: Network,
+    x: np.ndarray,
+    y: np.ndarray,
+    kink_derivatives: Mapping[str, float] | None = None,
+    branches: Sequence[np.ndarray | None] | None = None,
 ) -> Bounds:
     """Return the bounds on the output, loss and every gradient of ``0.5 sum((forward(x) - y)^2)``.
 
     Args:
         kink_derivatives: the derivative an implementation uses exactly at a kink, per activation (as in
             ``reference.network.backward``); it sets the magnitude |sigma'| the bounds propagate there.
+        branches: as in ``reference.network.backward``: the derivative of the branch an implementation takes
+            at a pre-activation within its bound of a kink. A relu-type sigma' is constant on each branch, so
+            the chosen one is exact (no S_l) and sets |sigma'| there, as at an exact kink. The forward bounds
+            need nothing: they already hold on either branch (``_piecewise_linear_error``).
     """
     kink_derivatives = kink_derivatives or {}
     u, tiny, eta = unit_roundoff(net.dtype), float(np.finfo(net.dtype).smallest_normal), underflow_unit(net.dtype)
@@ -259,6 +267,8 @@ def gradient_bounds(
         name, z, ez = net.activations[layer], cache.preactivations[layer], e_z[layer]
         consts, kink = CONSTANTS[name], activations.get(name).kink
         s = activations.derivative(name, z, kink_derivatives.get(name))
+        if branches is not None and branches[layer] is not None:
+            s = np.where(np.isnan(branches[layer]), s, branches[layer])
         if name == "identity":
             s_err = np.zeros_like(z)  # sigma' = 1 exactly
         elif kink is None:

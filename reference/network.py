@@ -12,7 +12,7 @@ Design constraints a reader must not break:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -139,7 +139,11 @@ def loss(out: np.ndarray, y: np.ndarray) -> float:
 
 
 def backward(
-    net: Network, cache: Cache, d_out: np.ndarray, kink_derivatives: Mapping[str, float] | None = None
+    net: Network,
+    cache: Cache,
+    d_out: np.ndarray,
+    kink_derivatives: Mapping[str, float] | None = None,
+    branches: Sequence[np.ndarray | None] | None = None,
 ) -> Gradients:
     """Backpropagate ``d_out = dL/dA_L`` through the network; return every gradient.
 
@@ -148,6 +152,9 @@ def backward(
     Args:
         kink_derivatives: activation name -> the derivative to use exactly at its kink, overriding
             ``activations.KINK_CONVENTION`` (to reproduce another framework's documented convention).
+        branches: per layer, None or an array of Z_l's shape holding sigma'(Z_l) where it is not NaN: the
+            derivative of a branch chosen by the caller (for a Z_l so close to a kink that an implementation
+            may land on either side), used instead of the derivative at Z_l.
     """
     kink_derivatives = kink_derivatives or {}
     d_weights, d_biases = [], []
@@ -155,7 +162,10 @@ def backward(
     for layer in reversed(range(net.depth)):
         a_prev, z = cache.inputs[layer], cache.preactivations[layer]
         name = net.activations[layer]
-        delta = d_a * activations.derivative(name, z, kink_derivatives.get(name))  # dL/dZ = dL/dA * sigma'(Z)
+        slope = activations.derivative(name, z, kink_derivatives.get(name))  # sigma'(Z)
+        if branches is not None and branches[layer] is not None:
+            slope = np.where(np.isnan(branches[layer]), slope, branches[layer]).astype(slope.dtype)
+        delta = d_a * slope  # dL/dZ = dL/dA * sigma'(Z)
         d_weights.append(a_prev.T @ delta)  # dL/dW = A_prev^T delta  (Z = A_prev W: dZ_bj/dW_ij = A_bi)
         if net.biases is not None:
             d_biases.append(delta.sum(axis=0))  # dL/db = sum_batch delta  (b is broadcast over rows)
@@ -168,14 +178,17 @@ def backward(
 
 
 def loss_and_gradients(
-    net: Network, x: np.ndarray, y: np.ndarray, kink_derivatives: Mapping[str, float] | None = None
+    net: Network,
+    x: np.ndarray,
+    y: np.ndarray,
+    kink_derivatives: Mapping[str, float] | None = None,
+    branches: Sequence[np.ndarray | None] | None = None,
 ) -> tuple[float, Gradients]:
-    """Return the L2 loss of ``net`` on ``(x, y)`` and its gradients (see ``backward`` for kink_derivatives)."""
+    """Return the L2 loss of ``net`` on ``(x, y)`` and its gradients (``backward`` explains the options)."""
     out, cache = forward(net, x)
     y = check_output_target(net, out, y)
-    return loss(out, y), backward(
-        net, cache, out - y, kink_derivatives
-    )  # dL/dA_L = A_L - y for L = 0.5 sum (A_L - y)^2
+    d_out = out - y  # dL/dA_L = A_L - y for L = 0.5 sum (A_L - y)^2
+    return loss(out, y), backward(net, cache, d_out, kink_derivatives, branches)
 
 
 def check_output_target(net: Network, out: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -125,6 +125,28 @@ def test_unknown_activation_names_in_activations_attribute_are_rejected(tmp_path
         backends.load(str(_write(tmp_path, body)))
 
 
+@pytest.mark.parametrize(
+    ("declaration", "message"),
+    [
+        ("{'relu': 2.0}", r"KINK_DERIVATIVES\['relu'\] = 2.0 is not in relu's subdifferential at its kink, \[0, 1\]"),
+        ("{'leaky_relu': 0.0}", r"\[0.01, 1\]"),
+        ("{'tanh': 1.0}", "KINK_DERIVATIVES names 'tanh'; only relu, leaky_relu have a kink"),
+        ("{'relu': 'one'}", "is not in relu's subdifferential"),
+        ("[('relu', 0.0)]", "KINK_DERIVATIVES must be a dict"),
+    ],
+)
+def test_a_kink_declaration_that_is_no_subgradient_is_refused_at_load(tmp_path, declaration, message):
+    # Declaring relu'(0) = 2 would otherwise make an invalid convention pass the kink claims.
+    body = CORRECT.format(name="kinky") + f"\nKINK_DERIVATIVES = {declaration}\n"
+    with pytest.raises(ContractError, match=message):
+        backends.load(str(_write(tmp_path, body)))
+
+
+def test_a_kink_declaration_in_the_subdifferential_loads(tmp_path):
+    body = CORRECT.format(name="kinky") + "\nKINK_DERIVATIVES = {'relu': 1.0, 'leaky_relu': 0.5}\n"
+    assert backends.load(str(_write(tmp_path, body))).name == "kinky"
+
+
 def _module(**functions):
     class M:
         NAME = "planted"

@@ -140,6 +140,13 @@ def _cases() -> list[Case]:
             batch=5,
             seed=4,
         ),
+        _random_case(
+            "depth 6, widths up to 40, batch 40 (the size bugs)",
+            (5, 40, 7, 12, 3, 9, 2),
+            ["tanh", "relu", "sigmoid", "tanh", "elu", "identity"],
+            batch=40,
+            seed=5,
+        ),
         _kink_case(),
         _close_fit_case(),
         _two_calls_case(),

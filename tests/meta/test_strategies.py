@@ -12,8 +12,9 @@ import math
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, Phase, find, given, settings
+from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
-from hypothesis.errors import InvalidArgument
+from hypothesis.errors import InvalidArgument, NoSuchExample
 from mlp_crosscheck.properties import strategies as ps
 from mlp_crosscheck.properties.strategies import Case
 from mlp_crosscheck.reference import activations as vocabulary
@@ -153,6 +154,78 @@ def test_batch_sizes_equal_to_a_layer_width_occur(layer):
         return c.x.shape[0] >= 2 and c.x.shape[0] in widths
 
     some(MIXED_CASES, matches)
+
+
+# --- Size regimes -------------------------------------------------------------------------------------------
+
+LARGE_CASES = ps.cases(activations="tanh", dtype="float64", large=True)
+
+
+def is_large(case: Case) -> bool:
+    return len(case.net.widths) - 1 >= ps.LARGE.depth[0]
+
+
+@pytest.mark.parametrize(
+    ("what", "condition"),
+    [
+        ("depth 8", lambda s: len(s[0]) - 1 == ps.LARGE.depth[1]),
+        ("a width of 64", lambda s: max(s[0]) == ps.LARGE.width[1]),
+        ("batch 128", lambda s: s[1] == ps.LARGE.batch[1]),
+        ("batch 1 on a large network", lambda s: len(s[0]) - 1 >= ps.LARGE.depth[0] and s[1] == 1),
+        ("depth 5 and batch 17, where the size bugs start", lambda s: len(s[0]) == 6 and s[1] == 17),
+    ],
+)
+def test_large_shapes_reach_every_bound_of_the_large_regime(what, condition):
+    some(ps.shapes(large=True), condition, max_examples=3000)
+
+
+def test_cases_take_their_shape_from_the_large_regime():
+    some(LARGE_CASES, lambda c: len(c.net.widths) - 1 > 4 and c.x.shape[0] > 16, max_examples=100)
+
+
+@settings(VALIDITY, max_examples=200)
+@given(ps.shapes(large=True))
+def test_shapes_stay_within_the_small_or_the_large_regime(shape):
+    widths, batch = shape
+    regime = ps.LARGE if len(widths) - 1 >= ps.LARGE.depth[0] else ps.SMALL
+    assert regime.depth[0] <= len(widths) - 1 <= regime.depth[1]
+    assert all(regime.width[0] <= w <= regime.width[1] for w in widths)
+    assert batch == 1 or regime.batch[0] <= batch <= regime.batch[1]
+
+
+def test_without_large_no_case_is_large():
+    with pytest.raises(NoSuchExample):
+        some(ps.cases(activations="tanh", dtype="float64"), is_large, max_examples=300)
+
+
+def size_bug_draws(profile: settings, seed: int | None) -> tuple[int, int]:
+    """Return how many of one Hypothesis run's cases are deeper than 4 layers, and how many batches exceed 16."""
+    deep = long = 0
+
+    @settings(profile, database=None, phases=[Phase.generate], suppress_health_check=list(HealthCheck))
+    @given(LARGE_CASES)
+    def draw(case: Case) -> None:
+        nonlocal deep, long
+        deep += len(case.net.widths) - 1 > 4
+        long += case.x.shape[0] > 16
+
+    (draw if seed is None else hypothesis_seed(seed)(draw))()
+    return deep, long
+
+
+@pytest.mark.parametrize("profile", ["dev", "ci"])
+def test_each_profiles_run_of_a_claim_family_draws_cases_that_show_the_size_bugs(profile):
+    # One run of a claim family is one Hypothesis run per activation x dtype (18), each of the profile's
+    # max_examples. Over them there must be cases deep enough (> 4 layers) and batches long enough (> 16) to
+    # show the planted size bugs: in each of 10 dev runs (random; seeded here) and in the ci run (derandomized).
+    from mlp_crosscheck.properties import profiles
+
+    seeds = [[1000 * s + run for run in range(18)] for s in range(10)] if profile == "dev" else [[None] * 18]
+    for run_seeds in seeds:
+        counts = [size_bug_draws(profiles.PROFILES[profile], seed) for seed in run_seeds]
+        deep, long = (sum(c) for c in zip(*counts, strict=True))
+        assert deep >= 18, (profile, run_seeds[0], counts)
+        assert long >= 18, (profile, run_seeds[0], counts)
 
 
 @settings(VALIDITY, max_examples=100)
