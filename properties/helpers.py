@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import math
 from collections import Counter
 from collections.abc import Iterator, Sequence
 
@@ -153,6 +154,11 @@ def branch_assignments(net: network.Network, bounds: Bounds, impl) -> list[tuple
     ``branches`` argument of ``network.loss_and_gradients`` and ``tolerances.gradient_bounds``. Returns
     ``[]`` when nothing is ambiguous, None when there are more than ``MAX_BRANCH_ASSIGNMENTS`` assignments.
     """
+    count = sum(int(m.sum()) for m in bounds.ambiguous)
+    if count == 0:
+        return []
+    if 2**count > MAX_BRANCH_ASSIGNMENTS:  # every site has at least two choices, its two slopes
+        return None
     conventions = kink_conventions.derivatives_at_kinks(impl)
     sites, choices = [], []
     for layer, mask in enumerate(bounds.ambiguous):
@@ -162,9 +168,7 @@ def branch_assignments(net: network.Network, bounds: Bounds, impl) -> list[tuple
             right = float(vocabulary.derivative(name, np.array([1.0]))[0])
             sites.append((layer, index))
             choices.append(sorted({left, right, conventions[name]}))
-    if not sites:
-        return []
-    if np.prod([len(c) for c in choices], dtype=float) > MAX_BRANCH_ASSIGNMENTS:
+    if math.prod(len(c) for c in choices) > MAX_BRANCH_ASSIGNMENTS:
         return None
     assignments = []
     for values in itertools.product(*choices):

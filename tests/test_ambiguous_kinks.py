@@ -86,3 +86,10 @@ def test_more_ways_than_the_limit_is_a_rejection_not_a_verdict() -> None:
     assert helpers.branch_assignments(net, bounds, taking(1.0)) is None
     with pytest.raises(ValueError, match="more than 64 ways of taking its ambiguous kinks"):
         check_gradients_match_reference(taking(1.0), net, X, Y)
+
+
+def test_thousands_of_near_kink_units_are_refused_without_counting_their_ways() -> None:
+    # 2^1100 ways overflow a float: the count must stop at the limit, not multiply them out.
+    w1 = np.tile(np.array([[1.0], [-(1.0 - 2.0**-23)]], dtype=np.float32), (1, 1100))
+    net = Network((w1, np.full((1100, 1), 0.25, dtype=np.float32)), None, ("relu", "identity"))
+    assert helpers.branch_assignments(net, tolerances.gradient_bounds(net, X, Y), taking(1.0)) is None
