@@ -11,11 +11,15 @@ Design constraints a reader must not break:
 - The activations are data, not part of the compiled program: each layer's activation is an index that
   ``jax.lax.switch`` uses to pick the jax.nn function at run time, so one program serves every choice of
   activations (the chosen branch is the same jax.nn call, differentiated by the same autodiff).
-- Shapes are bucketed so that JAX compiles once per (depth, bias or not, dtype), not once per
-  architecture and batch size: every width and the batch are zero-padded up to ``bucket(n)`` (16, or the next
-  power of two above). Padding is exact: padded units have zero incoming and outgoing weights and zero bias,
-  so they add exact zeros to every real sum; padded rows and output columns are masked out of the loss
-  (``(out - y) * mask``, mask 1 or 0), so their residual and every gradient flowing from them is exactly 0.
+- Shapes are bucketed so that JAX compiles once per (bias or not, dtype, width bucket, batch bucket), not
+  once per architecture, depth and batch size: every width is zero-padded up to the bucket of the widest
+  layer, ``bucket(max n_l)`` (16, 128, or the next power of two above), the batch up to ``bucket(batch)``, and
+  the depth up to ``depth_bucket`` (8) with exact identity layers. Per-layer buckets and depths gave
+  thousands of programs for the depth-8, width-64 networks the properties draw, a compile of about a second
+  each and gigabytes of cached programs (a pytest-xdist worker crashed). Padding is
+  exact: padded units have zero incoming and outgoing weights and zero bias, so they add exact zeros to
+  every real sum; padded rows and output columns are masked out of the loss (``(out - y) * mask``, mask 1
+  or 0), so their residual and every gradient flowing from them is exactly 0.
   Only the summation order may change, which the error bounds already allow. (Overflow to inf inside a real
   unit would turn a padded ``inf * 0`` into NaN; the properties keep values finite.)
 - ``COMPILATIONS`` counts traces (the Python body runs only when JAX traces), so tests can bound recompiles.
@@ -24,7 +28,6 @@ Design constraints a reader must not break:
 from __future__ import annotations
 
 import functools
-import itertools
 import os
 from collections import Counter
 from types import SimpleNamespace
@@ -97,13 +100,18 @@ def _jit_loss_and_grads(weights, biases, x, y, mask, activations):
     return jax.value_and_grad(_loss, argnums=(0, 1, 2))(weights, biases, x, y, mask, activations)
 
 
-def _indices(activations) -> np.ndarray:
-    return np.array([_INDEX[name] for name in activations], dtype=np.int32)
+def depth_bucket(depth: int) -> int:
+    """Return the padded depth for ``depth`` layers: 8 (the deepest the properties draw), else a power of two."""
+    return max(8, 1 << (depth - 1).bit_length())
 
 
 def bucket(n: int) -> int:
-    """Return the padded size for a dimension of size ``n``: 16, or the next power of two above."""
-    return max(16, 1 << (n - 1).bit_length())
+    """Return the padded size for a dimension of size ``n``: 16, else 128, else the next power of two above.
+
+    Two buckets cover the suite's small (<= 16) and large (<= 128) draws: padding a width of 17 to 128 costs
+    microseconds of matmul on a CPU, a compile costs seconds.
+    """
+    return 16 if n <= 16 else max(128, 1 << (n - 1).bit_length())
 
 
 def _pad(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -122,31 +130,43 @@ class JaxNetwork:
         except RuntimeError as exc:
             raise RuntimeError(f"device {device!r} asked for, but jax {jax.__version__} has none: {exc}") from None
 
-    def _padded(self, weights, biases, x, *extra):
-        """Return the zero-padded weights, biases and data, moved to the device in one transfer."""
-        widths = [bucket(np.shape(x)[1]), *(bucket(np.shape(w)[1]) for w in weights)]
+    def _padded(self, weights, biases, activations, x, *extra):
+        """Return the padded weights, biases, activation indices and data, moved to the device in one transfer.
+
+        Widths and batch are zero-padded to their buckets, the depth to ``depth_bucket`` with identity layers
+        (``W = I``, ``b = 0``, identity activation) after the last: each copies its input exactly, as
+        ``a @ I`` has one nonzero product per sum, ``a * 1``; backwards ``delta @ I^T`` is as exact.
+        """
+        width = bucket(max(np.shape(x)[1], *(np.shape(w)[1] for w in weights)))
+        depth = depth_bucket(len(weights))
+        dtype = np.asarray(x).dtype
         batch = bucket(np.shape(x)[0])
-        pad = lambda arrays, shapes: tuple(_pad(np.asarray(a), s) for a, s in zip(arrays, shapes, strict=True))
-        ws = pad(weights, list(itertools.pairwise(widths)))
-        bs = None if biases is None else pad(biases, [(n,) for n in widths[1:]])
-        data = pad([x, *extra], [(batch, widths[0]), *[(batch, widths[-1])] * len(extra)])
-        return jax.device_put((ws, bs, data), self.device)
+        pad = lambda arrays, shapes: [_pad(np.asarray(a), s) for a, s in zip(arrays, shapes, strict=True)]
+        copies = depth - len(weights)
+        ws = tuple(pad(weights, [(width, width)] * len(weights)) + [np.eye(width, dtype=dtype)] * copies)
+        bs = None
+        if biases is not None:
+            bs = tuple(pad(biases, [(width,)] * len(biases)) + [np.zeros(width, dtype=dtype)] * copies)
+        indices = np.array([_INDEX[name] for name in activations] + [_INDEX["identity"]] * copies, dtype=np.int32)
+        data = tuple(pad([x, *extra], [(batch, width)] * (1 + len(extra))))
+        return jax.device_put((ws, bs, indices, data), self.device)
 
     def forward(self, weights, biases, activations, x) -> np.ndarray:
         with jax.enable_x64(True):
-            ws, bs, (xj,) = self._padded(weights, biases, x)
-            out = np.asarray(_jit_forward(ws, bs, xj, _indices(activations)))
+            ws, bs, indices, (xj,) = self._padded(weights, biases, activations, x)
+            out = np.asarray(_jit_forward(ws, bs, xj, indices))
             return out[: np.shape(x)[0], : np.shape(weights[-1])[1]]
 
     def loss_and_input_gradients(self, weights, biases, activations, x, y):
         """Return ``(loss, dweights, dbiases, dx)``, every gradient from one reverse pass."""
         with jax.enable_x64(True):
             mask = np.ones(np.shape(y), dtype=np.asarray(y).dtype)
-            ws, bs, (xj, yj, mj) = self._padded(weights, biases, x, y, mask)
-            loss, (dws, dbs, dx) = _jit_loss_and_grads(ws, bs, xj, yj, mj, _indices(activations))
+            ws, bs, indices, (xj, yj, mj) = self._padded(weights, biases, activations, x, y, mask)
+            loss, (dws, dbs, dx) = _jit_loss_and_grads(ws, bs, xj, yj, mj, indices)
             crop = lambda g, like: np.asarray(g)[tuple(slice(0, n) for n in np.shape(like))]
-            dws = [crop(g, w) for g, w in zip(dws, weights, strict=True)]
-            dbs = None if biases is None else [crop(g, b) for g, b in zip(dbs, biases, strict=True)]
+            real = len(weights)  # the identity layers padded after them are dropped
+            dws = [crop(g, w) for g, w in zip(dws[:real], weights, strict=True)]
+            dbs = None if biases is None else [crop(g, b) for g, b in zip(dbs[:real], biases, strict=True)]
             return float(loss), dws, dbs, crop(dx, x)
 
     def loss_and_gradients(self, weights, biases, activations, x, y):
