@@ -257,9 +257,9 @@ def _draw_batch_size(draw, widths: tuple[int, ...], max_batch: int) -> int:
 def shapes(*, large: bool = True) -> SearchStrategy[tuple[tuple[int, ...], int]]:
     """Return a strategy for ``(architecture, batch size)`` pairs, from the small regime and, if ``large``, the large.
 
-    Small (``SMALL``): ``architectures()`` and ``batch_sizes`` as documented there. Large (``LARGE``, about one
-    draw in four): depth 5 to 8, widths 1 to 64, batch 17 to 128 or (a quarter of them) 1. A failure that needs a large shape
-    shrinks towards depth 5, width 1 and batch 17; one that does not, to the small regime.
+    Small (``SMALL``): ``architectures()`` and ``batch_sizes`` as documented there. Large (``LARGE``, about
+    one draw in four): depth 5 to 8, widths 1 to 64, batch 17 to 128 or (a quarter of them) 1. A failure that
+    needs a large shape shrinks towards depth 5, width 1 and batch 17; one that does not, to the small regime.
 
     - large: also draw from the large regime (a bool).
     """
