@@ -260,12 +260,11 @@ def _check_kink_declaration(impl_name: str, declared) -> None:
         return
     if not isinstance(declared, Mapping):
         raise ContractError(f"{impl_name}: KINK_DERIVATIVES must be a dict such as {{'relu': 0.0}}, got {declared!r}")
-    kinked = [n for n in _vocabulary.NAMES if _vocabulary.get(n).kink is not None]
+    kinked = _vocabulary.SUBDIFFERENTIALS
     for name, value in declared.items():
         if name not in kinked:
             raise ContractError(f"{impl_name}: KINK_DERIVATIVES names {name!r}; only {', '.join(kinked)} have a kink")
-        slopes = [float(_vocabulary.derivative(name, np.array([side]))[0]) for side in (-1.0, 1.0)]
-        lo, hi = min(slopes), max(slopes)
+        lo, hi = kinked[name]
         if not isinstance(value, numbers.Real) or not lo <= value <= hi:
             raise ContractError(
                 f"{impl_name}: KINK_DERIVATIVES[{name!r}] = {value!r} is not in {name}'s subdifferential at its kink,"

@@ -108,6 +108,15 @@ def recording_ratios() -> Iterator[dict[str, float]]:
         _ratios = previous
 
 
+def merge_ratios(ratios: dict[str, float]) -> None:
+    """Record ``ratios``, measured in a nested ``recording_ratios`` block, into the enclosing one (if any)."""
+    if _ratios is None:
+        return
+    for name, worst in ratios.items():
+        if worst > _ratios.get(name, -1.0):
+            _ratios[name] = worst
+
+
 @contextlib.contextmanager
 def not_recorded() -> Iterator[None]:
     """Within the block, record nothing: for a negative control, whose comparison is meant to exceed its bound."""
