@@ -1,7 +1,7 @@
 """The built-in backends, loaded lazily: a framework is imported only when its backend is asked for.
 
-A new framework costs one module (``<framework>_backend.py``, following the contract in ``contract.py``)
-and one line in ``BUILTINS``.
+A new framework costs one module (``<framework>_backend.py``) and one line in ``BUILTINS``; backends/README.md
+is the checklist of what the module defines. Nothing outside this package imports a framework.
 """
 
 from __future__ import annotations
@@ -9,16 +9,33 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import importlib.util
+import os
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 from mlp_crosscheck.backends.contract import ContractError, Implementation, load
 from mlp_crosscheck.reference.network import Network
 
-# backend name -> (the framework's import name, the module that implements the contract with it)
-BUILTINS: dict[str, tuple[str, str]] = {
-    "numpy": ("numpy", "mlp_crosscheck.backends.numpy_backend"),
-    "torch": ("torch", "mlp_crosscheck.backends.torch_backend"),
-    "jax": ("jax", "mlp_crosscheck.backends.jax_backend"),
+
+class Builtin(NamedTuple):
+    """A built-in backend: its framework's import name, its module, and how to give it one thread."""
+
+    framework: str
+    module: str
+    # Environment variables that limit the framework to one intra-op thread, for a framework that reads its
+    # threads only when imported (XLA); a framework that can change them later defines set_threads instead.
+    one_thread_environment: tuple[tuple[str, str], ...] = ()
+
+
+BUILTINS: dict[str, Builtin] = {
+    "numpy": Builtin("numpy", "mlp_crosscheck.backends.numpy_backend"),
+    "torch": Builtin("torch", "mlp_crosscheck.backends.torch_backend"),
+    "jax": Builtin(
+        "jax",
+        "mlp_crosscheck.backends.jax_backend",
+        (("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"),),
+    ),
 }
 
 __all__ = [
@@ -26,8 +43,10 @@ __all__ = [
     "ContractError",
     "Implementation",
     "available",
+    "batched",
     "builtin",
     "first_call_problem",
+    "limit_threads",
     "load",
     "missing_reason",
 ]
@@ -37,7 +56,7 @@ def missing_reason(name: str) -> str | None:
     """Return a one-line reason why backend ``name`` cannot run here, or None if it can."""
     if name not in BUILTINS:
         return f"unknown backend {name!r}; the built-in backends are {', '.join(BUILTINS)}"
-    framework = BUILTINS[name][0]
+    framework = BUILTINS[name].framework
     if importlib.util.find_spec(framework) is None:
         return f"{framework} is not installed (pip install 'mlp-crosscheck[{framework}]')"
     return None
@@ -62,7 +81,7 @@ def builtin(name: str, device: str | None = None) -> Implementation:
     reason = missing_reason(name)
     if reason is not None:
         raise (ValueError if name not in BUILTINS else ImportError)(reason)
-    module = importlib.import_module(BUILTINS[name][1])
+    module = importlib.import_module(BUILTINS[name].module)
     if device is None:
         return Implementation(module, builtin=name)
     if not hasattr(module, "on_device"):
@@ -70,6 +89,38 @@ def builtin(name: str, device: str | None = None) -> Implementation:
             raise ValueError(f"the {name} backend runs on the cpu only, not {device!r}")
         return Implementation(module, builtin=name)
     return Implementation(module.on_device(device), builtin=name)
+
+
+def batched(name: str, chunk: int) -> Any:
+    """Return backend ``name``'s batched evaluator: ``evaluate(stack, x, y) -> (losses, Gradients)``.
+
+    ``stack`` is a ``reference.batched.NetworkStack`` of at most ``chunk`` networks; the losses ``(N,)`` and
+    the stacked gradients come from the framework's own autodiff, as its per-network functions do.
+    """
+    reason = missing_reason(name)
+    if reason is not None:
+        raise (ValueError if name not in BUILTINS else ImportError)(reason)
+    return importlib.import_module(BUILTINS[name].module).Batched(chunk)
+
+
+def limit_threads(names: Sequence[str], threads: int) -> None:
+    """Run backends ``names`` on ``threads`` intra-op threads (process-wide), for figures of one core's work.
+
+    Call it before anything is computed: a framework that reads its threads when imported gets environment
+    variables (only for one thread, the case they can express); one that can change them later is imported
+    and its ``set_threads`` called.
+    """
+    for name in names:
+        if missing_reason(name) is not None:
+            continue
+        entry = BUILTINS[name]
+        if threads == 1:
+            for key, value in entry.one_thread_environment:
+                if value not in os.environ.get(key, ""):
+                    os.environ[key] = f"{os.environ.get(key, '')} {value}".strip()
+        module = importlib.import_module(entry.module)
+        if hasattr(module, "set_threads"):
+            module.set_threads(threads)
 
 
 def first_call_problem(name: str, device: str | None = None) -> str | None:
@@ -91,7 +142,7 @@ def first_call_problem(name: str, device: str | None = None) -> str | None:
             impl.forward(net, x)
             impl.loss_and_gradients(net, x, np.zeros((2, 1), dtype))
     except Exception as exc:  # any failure is the answer here, reported with the versions behind it
-        framework = BUILTINS[name][0]
+        framework = BUILTINS[name].framework
         versions = ", ".join(
             f"{d} {_version(d)}" for d in ((framework, "jaxlib") if framework == "jax" else (framework,))
         )

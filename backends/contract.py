@@ -7,8 +7,9 @@ A conforming module defines two functions on NumPy arrays::
 
 and may define ``loss_and_input_gradients(...) -> (loss, dweights, dbiases, dx)`` (dx = dL/dx) so that the
 input-gradient properties apply to it, plus the attributes ``NAME``, ``ACTIVATIONS`` and ``DTYPES`` (checked
-here) and the declarations ``KINK_DERIVATIVES`` (``properties/kink_conventions.py``) and ``DETERMINISTIC``
-(``plugin.require_bitwise``). The README's contract section lists every requirement and the property that
+here) and the declarations ``KINK_DERIVATIVES`` (``properties/kink_conventions.py``), ``FLUSHES_SUBNORMALS``
+(``properties/test_underflow.py``) and ``DETERMINISTIC`` (the plugin's
+``bitwise_required`` fixture). The README's contract section lists every requirement and the property that
 checks it.
 
 Design constraints a reader must not break:
@@ -109,8 +110,8 @@ class Implementation:
 
         Args:
             label: how the user named it (a path or a module name), for messages; default its file.
-            builtin: the built-in backend this is (``"jax"``), whose recorded conventions it is held to; None
-                for anyone else's implementation, whatever its ``NAME`` or file name.
+            builtin: the built-in backend this is (``"jax"``), for reports; None for anyone else's
+                implementation. Conventions come from the module's declarations, never from this or a name.
         """
         self.module = module
         self.builtin = builtin
@@ -129,6 +130,9 @@ class Implementation:
             )
         self.dtypes = frozenset(_dtype_name(self.name, d) for d in getattr(module, "DTYPES", DTYPES))
         _check_kink_declaration(self.name, getattr(module, "KINK_DERIVATIVES", None))
+        flushes = getattr(module, "FLUSHES_SUBNORMALS", None)
+        if flushes is not None and not isinstance(flushes, bool):
+            raise ContractError(f"{self.name}: FLUSHES_SUBNORMALS must be True or False, got {flushes!r}")
         self.has_input_gradient = callable(getattr(module, "loss_and_input_gradients", None))
         self.calls = 0  # contract calls made, for reports
         self.warnings: Counter[str] = Counter()  # warnings raised inside its calls (recorded, never raised)
@@ -225,8 +229,11 @@ class Implementation:
         return float(loss)
 
 
-def as_module(name: str, activations, dtypes, net) -> SimpleNamespace:
-    """Return a module-like namespace exposing ``net``'s contract functions (for a backend on another device)."""
+def as_module(name: str, activations, dtypes, net, **declarations) -> SimpleNamespace:
+    """Return a module-like namespace exposing ``net``'s contract functions (for a backend on another device).
+
+    ``declarations``: the module's other attributes (``KINK_DERIVATIVES``, ``FLUSHES_SUBNORMALS``, ...).
+    """
     return SimpleNamespace(
         NAME=name,
         ACTIVATIONS=tuple(activations),
@@ -234,6 +241,7 @@ def as_module(name: str, activations, dtypes, net) -> SimpleNamespace:
         forward=net.forward,
         loss_and_gradients=net.loss_and_gradients,
         loss_and_input_gradients=net.loss_and_input_gradients,
+        **declarations,
     )
 
 

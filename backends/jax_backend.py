@@ -23,6 +23,12 @@ Design constraints a reader must not break:
   Only the summation order may change, which the error bounds already allow. (Overflow to inf inside a real
   unit would turn a padded ``inf * 0`` into NaN; the properties keep values finite.)
 - ``COMPILATIONS`` counts traces (the Python body runs only when JAX traces), so tests can bound recompiles.
+
+Besides the contract's functions, the module holds everything else the suite does with JAX: ``Batched``
+(``jax.jit(jax.vmap(jax.value_and_grad(...)))`` over a stack of networks, for ``mlp-crosscheck sweep``),
+``activation_and_derivative``, the naive and ``check_grads`` baselines of ``mlp-crosscheck bench``, and JAX's
+recorded behaviours as data. (Its thread setting is an environment variable read when jax is imported:
+``backends.BUILTINS`` carries it.)
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from mlp_crosscheck.backends.contract import as_module
+from mlp_crosscheck.reference.batched import Gradients
 
 NAME = "jax"
 
@@ -52,8 +59,18 @@ ACTIVATIONS = {
 }
 DTYPES = ("float32", "float64")
 
+# Recorded behaviours: what JAX does where the maths leaves a choice, measured with RECORDED_WITH and
+# re-measured on every run by properties/test_kink_conventions.py and properties/test_underflow.py.
+RECORDED_WITH = ("jax", "0.10.2")
+# relu'(0) = 0, but leaky_relu'(0) = 1: jax.nn.leaky_relu is jnp.where(x >= 0, x, slope * x).
+KINK_DERIVATIVES = {"relu": 0.0, "leaky_relu": 1.0}
+# XLA on the CPU flushes subnormal results to zero: 0.5 * tiny computes to 0.
+FLUSHES_SUBNORMALS = True
+
 # (activations, biased, widths, batch, dtype) -> number of times JAX traced that signature.
 COMPILATIONS: Counter = Counter()
+# (activations, biased, dtype, stacked batch shape) -> number of times ``Batched`` was traced.
+BATCHED_COMPILATIONS: Counter = Counter()
 
 
 _BRANCHES = tuple(ACTIVATIONS.values())
@@ -176,7 +193,15 @@ class JaxNetwork:
 
 def on_device(device: str) -> SimpleNamespace:
     """Return this backend's contract functions computing on ``device``, as a module-like namespace."""
-    return as_module(NAME, ACTIVATIONS, DTYPES, JaxNetwork(device))
+    return as_module(
+        NAME,
+        ACTIVATIONS,
+        DTYPES,
+        JaxNetwork(device),
+        KINK_DERIVATIVES=KINK_DERIVATIVES,
+        FLUSHES_SUBNORMALS=FLUSHES_SUBNORMALS,
+        RECORDED_WITH=RECORDED_WITH,
+    )
 
 
 # The module-level contract functions run on MLP_CROSSCHECK_DEVICE (default cpu); see on_device for others.
@@ -184,3 +209,79 @@ _default = JaxNetwork(os.environ.get("MLP_CROSSCHECK_DEVICE", "cpu"))
 forward = _default.forward
 loss_and_gradients = _default.loss_and_gradients
 loss_and_input_gradients = _default.loss_and_input_gradients
+
+
+class Batched:
+    """``jax.jit(jax.vmap(jax.value_and_grad(_loss)))`` over a stack of networks, in chunks of a fixed size.
+
+    JAX compiles once per (activations, biases, dtype) and chunk shape: a shorter stack is padded with zero
+    networks up to ``chunk`` (finite, and their results dropped).
+    """
+
+    def __init__(self, chunk: int) -> None:
+        self.chunk = chunk
+        self.compiled: dict = {}
+
+    def _function(self, activations: tuple[str, ...]):
+        if activations not in self.compiled:
+
+            def per_network(weights, biases, x, y, mask):
+                # Runs only while JAX traces: counts compilations.
+                BATCHED_COMPILATIONS[(activations, biases is not None, str(x.dtype), (self.chunk, *x.shape))] += 1
+                return jax.value_and_grad(_loss, argnums=(0, 1, 2))(weights, biases, x, y, mask, activations)
+
+            # vmap over the network axis of weights, biases, x and y; one mask of ones is shared
+            self.compiled[activations] = jax.jit(jax.vmap(per_network, in_axes=(0, 0, 0, 0, None)))
+        return self.compiled[activations]
+
+    def evaluate(self, stack, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, Gradients]:
+        """Return each network's loss ``(N,)`` and its gradients, stacked (``reference.batched.Gradients``)."""
+        n = stack.count
+        pad = lambda a: a if n == self.chunk else _pad(a, (self.chunk, *a.shape[1:]))
+        with jax.enable_x64(True):
+            put = lambda arrays: tuple(jax.device_put(pad(a), _default.device) for a in arrays)
+            ws = put(stack.weights)
+            bs = None if stack.biases is None else put(stack.biases)
+            xj, yj = put((x, y))
+            mask = np.ones(y.shape[1:], dtype=y.dtype)  # every entry real: the loss is the plain L2 loss
+            losses, (dws, dbs, dx) = self._function(stack.activations)(ws, bs, xj, yj, mask)
+            crop = lambda a: np.asarray(a)[:n]
+            biases = None if dbs is None else tuple(crop(g) for g in dbs)
+            return crop(losses), Gradients(tuple(crop(g) for g in dws), biases, crop(dx))
+
+
+def activation_and_derivative(name: str, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``sigma(z)`` and ``sigma'(z)`` as JAX computes them: jax.nn's function and jax.grad."""
+    with jax.enable_x64(True):
+        f = ACTIVATIONS[name]
+        return np.asarray(f(z)), np.asarray(jax.vmap(jax.grad(f))(z))
+
+
+# -- baselines for ``mlp-crosscheck bench``: JAX used the way a test without this suite uses it -------------------
+
+
+def naive_tanh_weight_gradients(x: np.ndarray, weights, y: np.ndarray) -> list[np.ndarray]:
+    """Return dL/dW of a bias-free tanh network under a fresh ``jax.jit`` (no cache hit: a test that jits inside)."""
+
+    def loss(ws):
+        a = x
+        for w in ws:
+            a = jnp.tanh(a @ w)
+        return 0.5 * jnp.sum((a - y) ** 2)
+
+    with jax.enable_x64(True):
+        return [np.asarray(g) for g in jax.jit(jax.grad(loss))(list(weights))]
+
+
+def framework_gradient_check(x: np.ndarray, weights) -> None:
+    """Run ``jax.test_util.check_grads`` (order 1, reverse mode) on ``0.5 sum(A_L^2)`` of a bias-free tanh network."""
+    from jax.test_util import check_grads
+
+    def loss(ws):
+        a = x
+        for w in ws:
+            a = jnp.tanh(a @ w)
+        return 0.5 * jnp.sum(a * a)
+
+    with jax.enable_x64(True):
+        check_grads(loss, ([jnp.asarray(w) for w in weights],), order=1, modes=("rev",))

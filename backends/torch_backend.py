@@ -8,7 +8,12 @@ Design constraints a reader must not break:
   by ``log1p(e^-20) ~ 2e-9`` -- ten million float64 ulps. Above 40 the omitted term ``e^-40 ~ 4e-18`` is below
   half an ulp of ``z`` in float64 and float32, so the cut-off is exact to rounding.
 - Matmuls in full precision: TF32 is switched off for CUDA (it is off by default; we make sure).
-- Torch is imported when this module is, and this module only through ``backends.load``.
+- Torch is imported when this module is; ``backends.builtin("torch")`` imports it only when asked for.
+
+Besides the contract's functions (``forward``, ``loss_and_gradients``, ``loss_and_input_gradients``), the
+module holds everything else the suite does with torch: ``Batched`` (a stack of networks in one autograd
+call, for ``mlp-crosscheck sweep``), ``set_threads``, ``activation_and_derivative``, the naive and gradcheck
+baselines that ``mlp-crosscheck bench`` measures against, and torch's recorded behaviours as data.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from mlp_crosscheck.backends.contract import as_module
+from mlp_crosscheck.reference.batched import Gradients
 
 torch.backends.cuda.matmul.allow_tf32 = False
 torch.backends.cudnn.allow_tf32 = False
@@ -38,6 +44,14 @@ ACTIVATIONS = {
     "silu": F.silu,
 }
 DTYPES = ("float32", "float64")
+
+# Recorded behaviours: what torch does where the maths leaves a choice, measured with RECORDED_WITH and
+# re-measured on every run by properties/test_kink_conventions.py and properties/test_underflow.py.
+RECORDED_WITH = ("torch", "2.13.0")
+# relu'(0) and leaky_relu'(0): torch's backward tests z > 0, so the left branch (0, the slope).
+KINK_DERIVATIVES = {"relu": 0.0, "leaky_relu": 0.01}
+# 0.5 * tiny stays the subnormal tiny / 2 on the CPU (gradual underflow).
+FLUSHES_SUBNORMALS = False
 
 
 class TorchNetwork:
@@ -87,7 +101,15 @@ class TorchNetwork:
 
 def on_device(device: str) -> SimpleNamespace:
     """Return this backend's contract functions computing on ``device``, as a module-like namespace."""
-    return as_module(NAME, ACTIVATIONS, DTYPES, TorchNetwork(device))
+    return as_module(
+        NAME,
+        ACTIVATIONS,
+        DTYPES,
+        TorchNetwork(device),
+        KINK_DERIVATIVES=KINK_DERIVATIVES,
+        FLUSHES_SUBNORMALS=FLUSHES_SUBNORMALS,
+        RECORDED_WITH=RECORDED_WITH,
+    )
 
 
 # The module-level contract functions run on MLP_CROSSCHECK_DEVICE (default cpu); see on_device for others.
@@ -95,3 +117,71 @@ _default = TorchNetwork(os.environ.get("MLP_CROSSCHECK_DEVICE", "cpu"))
 forward = _default.forward
 loss_and_gradients = _default.loss_and_gradients
 loss_and_input_gradients = _default.loss_and_input_gradients
+
+
+def set_threads(threads: int) -> None:
+    """Run torch's CPU kernels on ``threads`` intra-op threads (process-wide)."""
+    torch.set_num_threads(threads)
+
+
+class Batched:
+    """A stack of networks (``reference.batched.NetworkStack``) in one autograd call, on the default device.
+
+    Every network's forward pass is ``TorchNetwork._forward`` over a leading network axis; autograd
+    differentiates the sum of the networks' losses, and each network's gradient is exact: no network's loss
+    depends on another network's parameters, so ``d(sum_k L_k)/dW_k = dL_k/dW_k``.
+    """
+
+    def __init__(self, chunk: int) -> None:
+        self.network = _default
+
+    def evaluate(self, stack, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, Gradients]:
+        """Return each network's loss ``(N,)`` and its gradients, stacked (``reference.batched.Gradients``)."""
+        device = self.network.device
+        tensor = lambda a: torch.from_numpy(a).to(device).requires_grad_()
+        ws = [tensor(w) for w in stack.weights]
+        bs = None if stack.biases is None else [tensor(b) for b in stack.biases]
+        xt = tensor(x)
+        # b[:, None, :]: each network's bias broadcast over its own batch rows
+        out = self.network._forward(ws, None if bs is None else [b[:, None, :] for b in bs], stack.activations, xt)
+        r = out - torch.from_numpy(y).to(device)
+        losses = 0.5 * (r * r).sum(dim=(1, 2))  # each network's 0.5 sum (A_L - y)^2
+        grads = [g.detach().cpu().numpy() for g in torch.autograd.grad(losses.sum(), [*ws, *(bs or []), xt])]
+        depth = len(ws)
+        biases = None if bs is None else tuple(grads[depth : 2 * depth])
+        return losses.detach().cpu().numpy(), Gradients(tuple(grads[:depth]), biases, grads[-1])
+
+
+def activation_and_derivative(name: str, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``sigma(z)`` and ``sigma'(z)`` as torch computes them: its own function and its own autograd."""
+    t = torch.tensor(z, requires_grad=True)
+    v = ACTIVATIONS[name](t)
+    (d,) = torch.autograd.grad(v.sum(), t)
+    return v.detach().numpy(), d.numpy()
+
+
+# -- baselines for ``mlp-crosscheck bench``: torch used the way a test without this suite uses it ----------------
+
+
+def naive_tanh_weight_gradients(x: np.ndarray, weights, y: np.ndarray) -> list[np.ndarray]:
+    """Return dL/dW of a bias-free tanh network, written as a tutorial writes it."""
+    wt = [torch.tensor(w, requires_grad=True) for w in weights]
+    a = torch.tensor(x)
+    for w in wt:
+        a = torch.tanh(a @ w)
+    loss = 0.5 * ((a - torch.tensor(y)) ** 2).sum()
+    return [g.numpy() for g in torch.autograd.grad(loss, wt)]
+
+
+def framework_gradient_check(x: np.ndarray, weights) -> None:
+    """Run ``torch.autograd.gradcheck`` on the loss ``0.5 sum(A_L^2)`` of a bias-free tanh network."""
+
+    xt = torch.tensor(x)
+
+    def loss(*ws):
+        a = xt
+        for w in ws:
+            a = torch.tanh(a @ w)
+        return 0.5 * (a * a).sum()
+
+    torch.autograd.gradcheck(loss, [torch.tensor(w, requires_grad=True) for w in weights])

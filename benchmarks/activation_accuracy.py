@@ -10,6 +10,7 @@ C_VALUE and C_DERIVATIVE there are twice the largest ratios printed here, rounde
 from __future__ import annotations
 
 import argparse
+import importlib
 
 import mpmath as mp
 import numpy as np
@@ -77,22 +78,7 @@ def main(argv=None) -> None:
 
 def _evaluate(backend: str, name: str, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return sigma(z) and sigma'(z) as the backend computes them: its own function and its own autodiff."""
-    if backend == "numpy":
-        return activations.apply(name, z), activations.derivative(name, z)
-    if backend == "torch":
-        import torch
-        from mlp_crosscheck.backends.torch_backend import ACTIVATIONS
-
-        t = torch.tensor(z, requires_grad=True)
-        v = ACTIVATIONS[name](t)
-        (d,) = torch.autograd.grad(v.sum(), t)
-        return v.detach().numpy(), d.numpy()
-    import jax
-    from mlp_crosscheck.backends.jax_backend import ACTIVATIONS
-
-    with jax.enable_x64(True):
-        f = ACTIVATIONS[name]
-        return np.asarray(f(z)), np.asarray(jax.vmap(jax.grad(f))(z))
+    return importlib.import_module(backends.BUILTINS[backend].module).activation_and_derivative(name, z)
 
 
 if __name__ == "__main__":

@@ -18,11 +18,11 @@ from collections.abc import Sequence
 
 # subcommand -> the module that implements it (HELP, add_arguments(parser), run(args) -> int)
 SUBCOMMANDS: dict[str, str] = {
-    "check": "mlp_crosscheck.check",
-    "reproduce": "mlp_crosscheck.backends.reproduce",
-    "sweep": "mlp_crosscheck.properties.sweep",
-    "bench": "mlp_crosscheck.properties.bench",
-    "faults": "mlp_crosscheck.properties.kill_matrix",
+    "check": "mlp_crosscheck.commands.check",
+    "reproduce": "mlp_crosscheck.commands.reproduce",
+    "sweep": "mlp_crosscheck.commands.sweep",
+    "bench": "mlp_crosscheck.commands.bench",
+    "faults": "mlp_crosscheck.commands.faults",
 }
 
 

@@ -163,10 +163,7 @@ def _one_torch_thread() -> None:
     """
     from mlp_crosscheck import backends
 
-    if backends.missing_reason("torch") is None:
-        import torch
-
-        torch.set_num_threads(1)
+    backends.limit_threads(["torch"], 1)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -223,9 +220,10 @@ def impl(request: pytest.FixtureRequest):
     return _builtin(param, request.config.stash[SELECTION].device)
 
 
-def require_bitwise(config: pytest.Config, impl) -> bool:
-    """Return whether ``impl`` must be bitwise reproducible: ``--require-bitwise-reproducible`` or ``DETERMINISTIC``."""
-    selection = config.stash.get(SELECTION, None)
+@pytest.fixture
+def bitwise_required(request: pytest.FixtureRequest, impl) -> bool:
+    """Whether ``impl`` must be bitwise reproducible: ``--require-bitwise-reproducible`` or its ``DETERMINISTIC``."""
+    selection = request.config.stash.get(SELECTION, None)
     return bool(getattr(impl.module, "DETERMINISTIC", False)) or bool(selection and selection.require_bitwise)
 
 

@@ -32,8 +32,6 @@ from mlp_crosscheck.properties.assertions import (
 from mlp_crosscheck.properties.tolerances import forward_bound
 from mlp_crosscheck.reference import network
 
-from mlp_crosscheck.plugin import require_bitwise
-
 
 def _snapshot(net, *data) -> list[np.ndarray]:
     return [a.copy() for a in (*net.weights, *(net.biases or ()), *data)]
@@ -245,7 +243,7 @@ def test_results_depend_only_on_the_arguments(impl, dtype, activation, data) -> 
 
 @_property
 @helpers.claim()
-def test_repeated_calls_are_bitwise_reproducible(impl, dtype, activation, request) -> None:
+def test_repeated_calls_are_bitwise_reproducible(impl, dtype, activation, bitwise_required) -> None:
     """Reported: whether the same call twice gives the same bits; a failure only when it is required.
 
     Required by ``--require-bitwise-reproducible`` or ``DETERMINISTIC = True`` in the module; otherwise an
@@ -275,6 +273,6 @@ def test_repeated_calls_are_bitwise_reproducible(impl, dtype, activation, reques
         f"{impl.name} is not bitwise reproducible: repeated calls differed in {len(found)} of {examples} examples; "
         f"the first: {describe_differences(found[0])}"
     )
-    if require_bitwise(request.config, impl):
+    if bitwise_required:
         raise AssertionError(message + " (required by --require-bitwise-reproducible or DETERMINISTIC = True)")
     pytest.xfail(message + " (reported, not required)")

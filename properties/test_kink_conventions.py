@@ -1,10 +1,11 @@
 """Family 9: conventions at kinks -- what each framework returns for relu'(0) and leaky_relu'(0).
 
 Claims:
-- Every built-in backend's derivative exactly at the kink is the one ``kink_conventions.TABLE`` documents for
-  it (recorded with torch 2.13.0 and jax 0.10.2): a framework that changes its convention fails here, and the
-  table is updated on purpose. Anyone else's is the one it declares (``KINK_DERIVATIVES``), or, undeclared,
-  any value of the subdifferential (reported: ``relu'(0) = 1`` is a valid subgradient; 2 is not).
+- Every implementation's derivative exactly at the kink is the one it declares (``KINK_DERIVATIVES``; the
+  built-in backends declare theirs, measured with the framework version in their ``RECORDED_WITH``: a
+  framework that changes its convention fails here, naming both versions, and the declaration is updated on
+  purpose), or, undeclared, any value of the subdifferential (reported: ``relu'(0) = 1`` is a valid
+  subgradient; 2 is not).
 - Agreement at exact kinks goes through the table: on networks whose pre-activations sit exactly on a kink
   (dead units with zero incoming weights and bias in every layer, zero samples with zero first-layer biases),
   every gradient agrees with the reference run with the implementation's convention, within the usual bound.
@@ -38,20 +39,17 @@ def check_kink_derivative_matches_table(impl, activation: str, dtype) -> None:
             )
         helpers.report(f"{activation}'(0) = {measured:g} (not declared; a valid choice in [{lo:g}, {hi:g}])")
         return
-    # The table's entry (or the implementation's declared KINK_DERIVATIVES, or the reference's convention).
+    # The implementation's declared KINK_DERIVATIVES (or the reference's convention).
     # Rounded to the dtype: 0.01 in float32 is 0.009999999776482582.
     expected = float(np.dtype(dtype).type(kink_conventions.derivatives_at_kinks(impl)[activation]))
     # What the implementation's autodiff returns.
     measured = kink_conventions.measured_derivative(impl, activation, dtype)
     # Compare exactly: a convention is a choice of value, not a rounding.
     if measured != expected:
-        recorded = kink_conventions.recorded_version(impl.builtin)
-        installed = kink_conventions.installed_version(impl.builtin)
-        versions = f" (table recorded with {recorded}, installed {installed})" if recorded else ""
         raise AssertionError(
-            f"{impl.name}: {activation}'(0) is {measured!r} in {np.dtype(dtype).name}, but the kink-convention "
-            f"table says {expected!r}{versions}. If the framework changed its convention, update "
-            f"properties/kink_conventions.py (value and version); a user's implementation may declare "
+            f"{impl.name}: {activation}'(0) is {measured!r} in {np.dtype(dtype).name}, but it declares "
+            f"{expected!r}{kink_conventions.recorded_with(impl)}. If the framework changed its convention, "
+            f"update KINK_DERIVATIVES and RECORDED_WITH in its backend module; a user's implementation declares "
             f"KINK_DERIVATIVES = {{{activation!r}: {measured!r}}}."
         )
 
@@ -104,24 +102,6 @@ def exact_kink_cases(draw, impl, activation: str, dtype) -> strategies.Case:
 def test_kink_derivative_matches_table(impl, dtype, activation) -> None:
     helpers.skip_if_unsupported(impl, activation, dtype)
     check_kink_derivative_matches_table(impl, activation, dtype)
-
-
-@helpers.claim()
-def test_kink_table_was_recorded_with_installed_version(impl) -> None:
-    """The table's row for a framework names the version it was recorded with; a different one is reported.
-
-    Not a failure: ``test_kink_derivative_matches_table`` checks the values themselves on any version. The
-    skip reason (shown by ``-ra``) says which row to re-record.
-    """
-    recorded = kink_conventions.recorded_version(impl.builtin)
-    if recorded is None:
-        pytest.skip(f"{impl.name} has no versioned row in the kink-convention table")
-    installed = kink_conventions.installed_version(impl.builtin)
-    if installed != recorded:
-        pytest.skip(
-            f"kink table row {impl.name!r} was recorded with {recorded}; installed is {installed}: "
-            "if test_kink_derivative_matches_table passes, update RECORDED_WITH in properties/kink_conventions.py"
-        )
 
 
 @pytest.mark.parametrize("activation", helpers.KINKED_ACTIVATION_PARAMS)

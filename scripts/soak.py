@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from mlp_crosscheck.backends.reproduce import environment
+from mlp_crosscheck.environment import fingerprint as environment
 
 SUMMARY = re.compile(r"(\d+) (passed|failed|error|errors|skipped)")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from user_shell import user_environment
 
-from mlp_crosscheck.check import format_summary, summarize
+from mlp_crosscheck.commands.check import format_summary, summarize
 
 REPO = Path(__file__).resolve().parent.parent
 TUTORIAL = REPO / "examples" / "tutorial_mlp.py"

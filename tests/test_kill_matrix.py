@@ -16,10 +16,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mlp_crosscheck.properties import kill_matrix, kill_matrix_plugin, strategies
+from mlp_crosscheck.properties import strategies
 from mlp_crosscheck.reference.network import Network
 
 from mlp_crosscheck import cli
+from mlp_crosscheck.commands import faults as kill_matrix
+from mlp_crosscheck.commands import faults_plugin as kill_matrix_plugin
 
 FAULT_DIR = Path(__file__).parent / "faults"
 FAULTS = sorted(FAULT_DIR.glob("faulty_*.py"))

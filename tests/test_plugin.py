@@ -78,10 +78,7 @@ def test_require_backends_names_a_backend_that_imports_but_cannot_compute(tmp_pa
 
 @pytest.mark.skipif(backends.missing_reason("torch") is not None, reason="needs torch installed")
 def test_require_backends_names_an_absent_device(tmp_path) -> None:
-    pytest.importorskip("torch")
-    import torch
-
-    if torch.cuda.is_available():
+    if backends.first_call_problem("torch", "cuda") is None:
         pytest.skip("this machine has a GPU")
     proc = run_pytest(tmp_path, "--backends=torch", "--device=cuda", "--require-backends", "--collect-only")
     assert proc.returncode == 4, proc.stdout + proc.stderr

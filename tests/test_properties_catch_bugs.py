@@ -39,7 +39,7 @@ from mlp_crosscheck.properties.test_kink_conventions import (
     exact_kink_cases,
 )
 from mlp_crosscheck.properties.test_underflow import (
-    check_flushing_matches_table,
+    check_flushing_matches_declaration,
     measured_flushes_subnormals,
     underflowing_cases,
 )
@@ -349,9 +349,11 @@ def test_underflow_agreement_finds_a_flush_at_a_normal_threshold_from_its_own_st
     check_gradients_match_reference(CONTROL, *case)  # the control passes there: the failure is the bug's doing
 
 
-def test_flush_table_rejects_an_unrecorded_change() -> None:
-    class Flushing:  # a torch backend (recorded: keeps subnormals) that flushes them
+def test_flush_declaration_rejects_an_unrecorded_change() -> None:
+    class Flushing:  # a torch backend (declared: keeps subnormals) that flushes them
         NAME = "torch"
+        FLUSHES_SUBNORMALS = False
+        RECORDED_WITH = ("torch", "2.13.0")
 
         @staticmethod
         def forward(weights, biases, names, x):
@@ -363,5 +365,5 @@ def test_flush_table_rejects_an_unrecorded_change() -> None:
     bug = Implementation(Flushing, builtin="torch")
     assert measured_flushes_subnormals(bug, np.float32)
     assert not measured_flushes_subnormals(CONTROL, np.float32)
-    with pytest.raises(AssertionError, match=r"update properties/test_underflow\.py"):
-        check_flushing_matches_table(bug, np.float32)
+    with pytest.raises(AssertionError, match=r"declares FLUSHES_SUBNORMALS = False \(recorded with torch 2\.13\.0"):
+        check_flushing_matches_declaration(bug, np.float32)

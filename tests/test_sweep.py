@@ -1,4 +1,4 @@
-"""Claims about ``mlp-crosscheck sweep`` (properties/sweep.py) and about bounded JAX compilation.
+"""Claims about ``mlp-crosscheck sweep`` (mlp_crosscheck/commands/sweep.py) and about bounded JAX compilation.
 
 Sweeps here are a few hundred networks in small chunks, so that several chunks, a padded last chunk and a
 generation-block boundary are all exercised. Nothing here measures or asserts speed.
@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mlp_crosscheck.properties import sweep as sw
 from mlp_crosscheck.properties.assertions import assert_gradients_within_bounds
 from mlp_crosscheck.properties.batched_tolerances import BatchedBounds
 from mlp_crosscheck.properties.tolerances import gradient_bounds
@@ -22,6 +21,7 @@ from mlp_crosscheck.reference import network
 
 from mlp_crosscheck import backends
 from mlp_crosscheck.cli import main
+from mlp_crosscheck.commands import sweep as sw
 
 PLANTED = Path(__file__).parent / "planted_sweep"
 CORRECT_IMPL = PLANTED / "tanh_mlp.py"
@@ -176,7 +176,7 @@ def test_planted_bug_is_reported_with_seed_and_index_and_exit_code_one(tmp_path)
 
     assert code == 1
     assert "FAILURES" in printed
-    assert "mlp_crosscheck.properties.sweep.rebuild(seed=5, index=0," in printed
+    assert "mlp_crosscheck.commands.sweep.rebuild(seed=5, index=0," in printed
     assert "dL/dW_1" in printed
     assert "exceed the rounding-error bound" in printed
     report = json.loads(path.read_text())
@@ -343,12 +343,12 @@ def jax_backend():
 
 def test_sweep_compiles_jax_once_for_every_chunk_including_the_padded_last(jax_backend):
     spec = sw.SweepSpec(widths=(3, 5, 2), activations=("silu", "tanh"), seed=1)  # a signature no other test uses
-    before = sw.SWEEP_COMPILATIONS.copy()
+    before = jax_backend.BATCHED_COMPILATIONS.copy()
 
     sweep_backend("jax", spec, networks=300, chunk=64)  # 5 chunks, the last 44 networks padded to 64
     sweep_backend("jax", spec, networks=300, chunk=64)  # a second sweep in the same process
 
-    gained = sw.SWEEP_COMPILATIONS - before
+    gained = jax_backend.BATCHED_COMPILATIONS - before
     assert sum(gained.values()) <= 2  # one per sweep (each sweep builds its own evaluator), not per chunk
     assert len(gained) == 1
 

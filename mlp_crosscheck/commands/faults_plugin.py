@@ -1,6 +1,6 @@
 """A pytest plugin that records, per property test, which implementation it ran on and how it ended.
 
-Loaded into the property suite by ``mlp-crosscheck faults`` (``-p properties.kill_matrix_plugin``); it writes
+Loaded into the property suite by ``mlp-crosscheck faults`` (``-p commands.faults_plugin``); it writes
 one JSON line per test to the file named by the ``MLP_CROSSCHECK_KILL_MATRIX_LOG`` environment variable:
 the implementation (its ``NAME`` and file), the property (the test function), the other parameters (dtype,
 activation, ...), the outcome, and for a failure the ordinal of the first failing example Hypothesis ran and
@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import pytest
 from hypothesis.errors import UnsatisfiedAssumption
+
 from mlp_crosscheck.backends.contract import Implementation
 
 LOG_ENV = "MLP_CROSSCHECK_KILL_MATRIX_LOG"

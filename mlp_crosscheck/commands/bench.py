@@ -27,6 +27,7 @@ Design constraints a reader must not break:
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.metadata
 import itertools
 import json
@@ -38,9 +39,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from mlp_crosscheck.properties import sweep as sw
 
 from mlp_crosscheck import backends
+from mlp_crosscheck.commands import sweep as sw
 
 HELP = "benchmark the suite against naive Hypothesis tests, gradcheck and check_grads, and the sweep against raw"
 WIDTHS = (3, 4, 10, 1)
@@ -163,29 +164,9 @@ def naive_body(name: str) -> Callable:
     acts = (ACTIVATION,) * (len(WIDTHS) - 1)
     if name == "numpy":
         call = lambda x, ws: network.loss_and_gradients(network.Network(ws, None, acts), x, y)[1].weights
-    elif name == "torch":
-        import torch
-
-        def call(x, ws):
-            wt = [torch.tensor(w, requires_grad=True) for w in ws]
-            a = torch.tensor(x)
-            for w in wt:
-                a = torch.tanh(a @ w)
-            loss = 0.5 * ((a - torch.tensor(y)) ** 2).sum()
-            return [g.numpy() for g in torch.autograd.grad(loss, wt)]
-    else:
-        import jax
-        import jax.numpy as jnp
-
-        def call(x, ws):
-            def loss(ws):
-                a = x
-                for w in ws:
-                    a = jnp.tanh(a @ w)
-                return 0.5 * jnp.sum((a - y) ** 2)
-
-            with jax.enable_x64(True):
-                return [np.asarray(g) for g in jax.jit(jax.grad(loss))(list(ws))]  # a fresh jit: no cache hit
+    else:  # the framework called directly, as a test without this suite calls it (the backend module holds it)
+        framework = importlib.import_module(backends.BUILTINS[name].module)
+        call = lambda x, ws: framework.naive_tanh_weight_gradients(x, ws, y)
 
     def body(arrays) -> None:
         x, *ws = arrays
@@ -198,59 +179,20 @@ def naive_body(name: str) -> Callable:
     return body
 
 
-def gradcheck_seconds(networks: int) -> float:
-    """Return seconds per ``torch.autograd.gradcheck`` of one 3-4-10-1 tanh network's loss."""
-    import torch
-
+def framework_check_seconds(name: str, networks: int) -> float:
+    """Return seconds per framework gradient check (``torch.autograd.gradcheck``, ``jax.test_util.check_grads``)
+    of one 3-4-10-1 tanh network's loss, through the backend module's ``framework_gradient_check``."""
+    check = importlib.import_module(backends.BUILTINS[name].module).framework_gradient_check
     rng = np.random.default_rng(0)
-
-    def make():
-        x = torch.tensor(rng.standard_normal((BATCH, WIDTHS[0])))
-        ws = [torch.tensor(rng.standard_normal(s), requires_grad=True) for s in itertools.pairwise(WIDTHS)]
-        return x, ws
-
-    def loss(x, *ws):
-        a = x
-        for w in ws:
-            a = torch.tanh(a @ w)
-        return 0.5 * (a * a).sum()
-
-    x, ws = make()
-    torch.autograd.gradcheck(lambda *w: loss(x, *w), ws)  # warm-up
+    make = lambda: (
+        rng.standard_normal((BATCH, WIDTHS[0])),
+        [rng.standard_normal(s) for s in itertools.pairwise(WIDTHS)],
+    )
+    check(*make())  # warm-up
     start = time.process_time()
     for _ in range(networks):
-        x, ws = make()
-        torch.autograd.gradcheck(lambda *w, x=x: loss(x, *w), ws)
+        check(*make())
     return (time.process_time() - start) / networks
-
-
-def check_grads_seconds(networks: int) -> float:
-    """Return seconds per ``jax.test_util.check_grads`` (order 1, reverse mode) of one network's loss."""
-    import jax
-    import jax.numpy as jnp
-    from jax.test_util import check_grads
-
-    rng = np.random.default_rng(0)
-    with jax.enable_x64(True):
-
-        def make():
-            x = jnp.asarray(rng.standard_normal((BATCH, WIDTHS[0])))
-            ws = [jnp.asarray(rng.standard_normal(s)) for s in itertools.pairwise(WIDTHS)]
-            return x, ws
-
-        def loss(ws, x):
-            a = x
-            for w in ws:
-                a = jnp.tanh(a @ w)
-            return 0.5 * jnp.sum(a * a)
-
-        x, ws = make()
-        check_grads(lambda w: loss(w, x), (ws,), order=1, modes=("rev",))  # warm-up
-        start = time.process_time()
-        for _ in range(networks):
-            x, ws = make()
-            check_grads(lambda w, x=x: loss(w, x), (ws,), order=1, modes=("rev",))
-        return (time.process_time() - start) / networks
 
 
 # -- sweep against raw ------------------------------------------------------------------------------------------
@@ -262,7 +204,7 @@ def sweep_rates(names: list[str], networks: int, chunk: int, threads: int | None
     for name in names:
         if backends.missing_reason(name):
             continue
-        (evaluator,) = sw.make_evaluators([name], [], chunk, threads)
+        (evaluator,) = sw.make_evaluators([name], [], chunk)
         sw.sweep(spec, chunk, [evaluator], chunk=chunk)  # warm-up: first-use page faults, JAX compilation
         report = sw.sweep(spec, networks, [evaluator], chunk=chunk)
         (result,) = report.backends
@@ -273,16 +215,12 @@ def sweep_rates(names: list[str], networks: int, chunk: int, threads: int | None
 
 def raw_rate(evaluator, spec: sw.SweepSpec, networks: int, chunk: int) -> float:
     """Return networks/s of the backend's batched loss-and-gradients call alone, on pre-generated chunks."""
-    from mlp_crosscheck.reference.batched import loss_and_gradients_batched
 
     chunks = [
         sw.generate(spec, start, min(start + chunk, networks)) for start in range(0, min(networks, 4 * chunk), chunk)
     ]
     calls = math.ceil(networks / chunk)
-    if isinstance(evaluator, sw.NumpyBatched):
-        call = lambda stack, x, y: loss_and_gradients_batched(stack, x, y)
-    else:
-        call = lambda stack, x, y: evaluator.evaluate(stack, x, y, None)
+    call = evaluator.batched.evaluate
     call(*chunks[0])  # warm-up (JAX compiles here)
     start = time.process_time()
     done = 0
@@ -304,7 +242,7 @@ def scaling(names: list[str], chunk: int, threads: int | None, seconds_per_point
         for name in names:
             if backends.missing_reason(name):
                 continue
-            (evaluator,) = sw.make_evaluators([name], [], chunk, threads)
+            (evaluator,) = sw.make_evaluators([name], [], chunk)
             probe = sw.sweep(spec, chunk, [evaluator], chunk=chunk)  # also compiles for JAX
             networks = max(chunk, int(seconds_per_point * chunk / max(probe.seconds, 1e-9)) // chunk * chunk)
             report = sw.sweep(spec, networks, [evaluator], chunk=chunk)
@@ -362,11 +300,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     threads = args.threads or None
     if threads is not None:
-        sw.limit_xla_threads(threads)
-        if backends.missing_reason("torch") is None and "torch" in args.backends:
-            import torch
-
-            torch.set_num_threads(threads)
+        backends.limit_threads(args.backends, threads)
     sw._keep_freed_memory()
     budget = QUICK if args.quick else DEFAULT
     names = [n for n in args.backends if backends.missing_reason(n) is None]
@@ -384,9 +318,14 @@ def run(args: argparse.Namespace) -> int:
         examples = budget.naive_jax_examples if name == "jax" else budget.naive_examples
         per[f"naive_{name}"] = per_example(naive_strategy(), naive_body(name), examples)
     if "torch" in names:
-        per["gradcheck"] = (gradcheck_seconds(budget.gradcheck_networks), budget.gradcheck_networks, 0)
+        n = budget.gradcheck_networks
+        per["gradcheck"] = (framework_check_seconds("torch", n), n, 0)
     if "jax" in names:
-        per["check_grads"] = (check_grads_seconds(budget.check_grads_networks), budget.check_grads_networks, 0)
+        per["check_grads"] = (
+            framework_check_seconds("jax", budget.check_grads_networks),
+            budget.check_grads_networks,
+            0,
+        )
     print(format_per_example(per, names))
     print(flush=True)
 

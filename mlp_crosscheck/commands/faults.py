@@ -15,7 +15,7 @@ Design constraints a reader must not break:
 - The suite runs in a subprocess, so that the faults' module-level state (caches, accumulating buffers:
   some faults are stateful on purpose) and the frameworks never enter the calling process, and so that
   ``mlp-crosscheck --help`` stays free of imports. The per-test records come back through a JSON-lines file
-  written by ``properties.kill_matrix_plugin``.
+  written by ``commands.faults_plugin``.
 - A fault counts as caught only by a property *failing* (the test's call phase), never by an error in
   setup or collection: those mean the suite is broken, and are reported as such.
 - ``--first-catch`` stops testing an implementation at its first failure: enough to decide caught/survived
@@ -43,7 +43,7 @@ HELP = "Run the property suite on the planted faults and correct alternatives; p
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_FAULTS_DIR = REPO / "tests" / "faults"
 DEFAULT_PROPERTIES = REPO / "properties"
-PLUGIN = "mlp_crosscheck.properties.kill_matrix_plugin"
+PLUGIN = "mlp_crosscheck.commands.faults_plugin"
 LOG_ENV = "MLP_CROSSCHECK_KILL_MATRIX_LOG"  # the plugin's names; repeated so that importing this is cheap
 FIRST_CATCH_ENV = "MLP_CROSSCHECK_KILL_MATRIX_FIRST_CATCH"
 AFTER_FIRST_FAILURE = "not run: this implementation already failed "

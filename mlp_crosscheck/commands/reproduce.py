@@ -30,11 +30,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from mlp_crosscheck.backends.contract import Implementation
-from mlp_crosscheck.reference import activations, network, seed
 
 from mlp_crosscheck import backends
+from mlp_crosscheck.backends.contract import Implementation
 from mlp_crosscheck.environment import fingerprint as environment
+from mlp_crosscheck.reference import activations, network, seed
 
 HELP = "run the blog post's experiment in every backend; print a table, write report.json and a figure"
 BASELINE = "numpy"

@@ -17,15 +17,11 @@ Design constraints a reader must not break:
   ``rebuild`` redraws one block and returns that network. Uniform draws cost a fifth of normal ones.
 - The baseline is ``reference.batched`` in float64; the bounds reuse its forward and backward pass
   (``forward64``/``backward64``), never another implementation's values.
-- Framework backends use their framework's own autodiff and the backend modules' own forward pass
-  (``torch_backend.TorchNetwork._forward``, ``jax_backend._loss``), so the sweep checks the very code the
-  properties check, only batched: torch differentiates the sum of the networks' losses over a stacked
-  network axis (each network's gradient is exact: no loss depends on another network's parameters); JAX
-  ``jax.vmap``s ``jax.value_and_grad`` under ``jax.jit``. The ``numpy`` backend is the batched reference in
-  the network's dtype; in float64 that *is* the baseline, so its ratios are 0 by construction and its row
-  measures the cost floor of a sweep (generation, reference, bounds, comparison).
-- JAX compiles once per (activations, biases, dtype) and chunk shape: every chunk is padded with zero
-  networks up to ``--chunk`` (their results are dropped). ``SWEEP_COMPILATIONS`` counts traces.
+- Each built-in backend evaluates a chunk with its own ``Batched`` class (``backends.batched``): its
+  framework's own autodiff over the backend's own forward pass, so the sweep checks the very code the
+  properties check, only batched. The ``numpy`` backend is the batched reference in the network's dtype; in
+  float64 that *is* the baseline, so its ratios are 0 by construction and its row measures the cost floor of
+  a sweep (generation, reference, bounds, comparison).
 - An ``--impl`` module has no batched form: it is called network by network through the contract's checked
   calls; a ``ContractError`` is that network's failure.
 - A network whose pre-activations lie within their bound of a relu/leaky_relu kink (``ambiguous``), or
@@ -47,17 +43,18 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import importlib
 import json
 import math
-import os
 import sys
 import time
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
+
+from mlp_crosscheck import backends
 from mlp_crosscheck.properties.assertions import assert_arrays_within_bound
 from mlp_crosscheck.properties.batched_tolerances import BatchedBounds, gradient_bounds_batched
 from mlp_crosscheck.reference import activations as _vocabulary
@@ -65,12 +62,9 @@ from mlp_crosscheck.reference.batched import (
     NetworkStack,
     backward_batched_traced,
     forward_batched,
-    loss_and_gradients_batched,
     loss_batched,
 )
 from mlp_crosscheck.reference.network import Network
-
-from mlp_crosscheck import backends
 
 HELP = "verify N seeded random networks per backend, batched, against the reference within the error bounds"
 GENERATION_BLOCK = 1024
@@ -82,9 +76,6 @@ MAX_LISTED = 1000  # failures per backend listed with their ratios; every failin
 # Each family's values are a * (2u - 1), u uniform in [0, 1): weights get variance 1 / fan_in (a = sqrt(3 / n),
 # as LeCun initialisation), biases, inputs and targets variance 1 (a = sqrt 3).
 _UNIT = math.sqrt(3.0)
-
-# trace key (activations, biases, dtype, chunk shape) -> traces of the sweep's batched JAX function
-SWEEP_COMPILATIONS: Counter = Counter()
 
 
 # -- what is swept ------------------------------------------------------------------------------------------
@@ -132,7 +123,7 @@ class SweepSpec:
     def rebuild_call(self, index: int) -> str:
         """Return the Python call that rebuilds network ``index`` of this sweep."""
         return (
-            f"mlp_crosscheck.properties.sweep.rebuild(seed={self.seed}, index={index}, widths={self.widths}, "
+            f"mlp_crosscheck.commands.sweep.rebuild(seed={self.seed}, index={index}, widths={self.widths}, "
             f"activations={self.activations}, dtype={self.dtype!r}, batch={self.batch}, biases={self.biases})"
         )
 
@@ -210,120 +201,26 @@ class Evaluation(NamedTuple):
     errors: dict[int, str] | None = None
 
 
-class NumpyBatched:
-    """The batched reference in the networks' own dtype (in float64: the baseline itself)."""
+class BackendBatched:
+    """A built-in backend's own batched evaluation (``backends.batched``): its framework's autodiff, stacked."""
 
-    name = "numpy"
-
-    def unsupported(self, spec: SweepSpec) -> str | None:
-        return None
-
-    def evaluate(self, stack: NetworkStack, x, y, baseline: Evaluation) -> Evaluation:
-        if stack.dtype == np.float64:
-            return baseline  # the same function on the same arrays: computing it again would change nothing
-        losses, g = loss_and_gradients_batched(stack, x, y)
-        return Evaluation(losses, g.weights, g.biases, g.x)
-
-
-class TorchBatched:
-    """torch.autograd over a stacked network axis, through ``torch_backend``'s own forward pass."""
-
-    name = "torch"
-
-    def __init__(self, threads: int | None = None) -> None:
-        import torch
-        from mlp_crosscheck.backends import torch_backend
-
-        if threads is not None:
-            torch.set_num_threads(threads)  # process-wide: the sweep is a command of its own
-        self.torch = torch
-        self.network = torch_backend._default  # its device and its forward pass (torch's own activations)
-
-    def unsupported(self, spec: SweepSpec) -> str | None:
-        return None
-
-    def _tensor(self, a: np.ndarray):
-        return self.torch.from_numpy(a).to(self.network.device).requires_grad_()
-
-    def evaluate(self, stack: NetworkStack, x, y, baseline: Evaluation) -> Evaluation:
-        torch = self.torch
-        ws = [self._tensor(w) for w in stack.weights]
-        bs = None if stack.biases is None else [self._tensor(b) for b in stack.biases]
-        xt = self._tensor(x)
-        # b[:, None, :]: each network's bias broadcast over its own batch rows
-        out = self.network._forward(ws, None if bs is None else [b[:, None, :] for b in bs], stack.activations, xt)
-        r = out - torch.from_numpy(y).to(self.network.device)
-        losses = 0.5 * (r * r).sum(dim=(1, 2))  # each network's 0.5 sum (A_L - y)^2
-        # d(sum_k L_k)/dW_k = dL_k/dW_k exactly: no other network's loss depends on W_k
-        grads = torch.autograd.grad(losses.sum(), [*ws, *(bs or []), xt])
-        numpy = [g.detach().cpu().numpy() for g in grads]
-        depth = stack.depth
-        return Evaluation(
-            losses.detach().cpu().numpy(),
-            tuple(numpy[:depth]),
-            None if bs is None else tuple(numpy[depth : 2 * depth]),
-            numpy[-1],
-        )
-
-
-class JaxBatched:
-    """``jax.jit(jax.vmap(jax.value_and_grad(jax_backend._loss)))`` on fixed-size chunks."""
-
-    name = "jax"
-
-    def __init__(self, chunk: int) -> None:
-        import jax
-        from mlp_crosscheck.backends import jax_backend
-
-        self.jax, self.backend, self.chunk = jax, jax_backend, chunk
-        self.compiled: dict = {}
+    def __init__(self, name: str, chunk: int) -> None:
+        self.name = name
+        self.batched = backends.batched(name, chunk)
 
     def unsupported(self, spec: SweepSpec) -> str | None:
         return None
 
     def warm_up(self, spec: SweepSpec) -> None:
-        """Compile for ``spec``'s chunk shape now, so that the sweep's timing holds no compilation."""
+        """Evaluate one network now (JAX compiles for the chunk shape), so that the timing holds no first use."""
         stack, x, y = generate(spec, 0, 1)
-        self.evaluate(stack, x, y, None)
-
-    def _function(self, activations: tuple[str, ...]):
-        if activations not in self.compiled:
-            jax, loss = self.jax, self.backend._loss
-
-            def per_network(weights, biases, x, y, mask):
-                # Runs only while JAX traces: counts compilations.
-                key = (activations, biases is not None, str(x.dtype), (self.chunk, *x.shape))
-                SWEEP_COMPILATIONS[key] += 1
-                return jax.value_and_grad(loss, argnums=(0, 1, 2))(weights, biases, x, y, mask, activations)
-
-            # vmap over the network axis of weights, biases, x and y; one mask of ones is shared
-            self.compiled[activations] = jax.jit(jax.vmap(per_network, in_axes=(0, 0, 0, 0, None)))
-        return self.compiled[activations]
+        self.batched.evaluate(stack, x, y)
 
     def evaluate(self, stack: NetworkStack, x, y, baseline: Evaluation | None) -> Evaluation:
-        n = stack.count
-        pad = lambda a: a if n == self.chunk else _pad_networks(a, self.chunk)
-        with self.jax.enable_x64(True):
-            device = self.backend._default.device
-            put = lambda arrays: tuple(self.jax.device_put(pad(a), device) for a in arrays)
-            ws = put(stack.weights)
-            bs = None if stack.biases is None else put(stack.biases)
-            (xj, yj) = put((x, y))
-            mask = np.ones(y.shape[1:], dtype=y.dtype)  # every entry real: the loss is the plain L2 loss
-            losses, (dws, dbs, dx) = self._function(stack.activations)(ws, bs, xj, yj, mask)
-            crop = lambda a: np.asarray(a)[:n]
-            return Evaluation(
-                crop(losses),
-                tuple(crop(g) for g in dws),
-                None if dbs is None else tuple(crop(g) for g in dbs),
-                crop(dx),
-            )
-
-
-def _pad_networks(a: np.ndarray, count: int) -> np.ndarray:
-    out = np.zeros((count, *a.shape[1:]), dtype=a.dtype)  # zero networks: finite, and their results dropped
-    out[: a.shape[0]] = a
-    return out
+        if self.name == "numpy" and stack.dtype == np.float64 and baseline is not None:
+            return baseline  # the batched reference in float64 *is* the baseline: computing it again changes nothing
+        losses, g = self.batched.evaluate(stack, x, y)
+        return Evaluation(losses, g.weights, g.biases, g.x)
 
 
 class ImplLoop:
@@ -658,20 +555,16 @@ def _keep_freed_memory() -> None:
     libc.mallopt(m_mmap_threshold, 1 << 25)
 
 
-def make_evaluators(names: Sequence[str], impls: Sequence, chunk: int, threads: int | None = None) -> list:
+def make_evaluators(names: Sequence[str], impls: Sequence, chunk: int) -> list:
     """Return one evaluator per built-in backend name (or a skip reason string) and per ``--impl``."""
     evaluators: list = []
     for name in names:
         reason = backends.missing_reason(name)
         if reason is not None:
             evaluators.append((name, reason))
-        elif name == "numpy":
-            evaluators.append(NumpyBatched())
-        elif name == "torch":
-            evaluators.append(TorchBatched(threads))
-        elif name == "jax":
-            evaluators.append(JaxBatched(chunk))
-        else:  # a built-in added to backends.BUILTINS without a batched evaluator: loop over its contract
+        elif hasattr(importlib.import_module(backends.BUILTINS[name].module), "Batched"):
+            evaluators.append(BackendBatched(name, chunk))
+        else:  # a built-in without a batched evaluator: called network by network through its contract
             evaluators.append(ImplLoop(backends.builtin(name)))
     evaluators += [ImplLoop(impl) for impl in impls]
     return evaluators
@@ -884,16 +777,9 @@ def _activations(text: str) -> tuple[str, ...]:
     return names
 
 
-def limit_xla_threads(threads: int) -> None:
-    """Ask XLA's CPU client for one intra-op thread; effective only if JAX has not created it yet."""
-    flags = os.environ.get("XLA_FLAGS", "")
-    if threads == 1 and "xla_cpu_multi_thread_eigen" not in flags:
-        os.environ["XLA_FLAGS"] = f"{flags} --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1".strip()
-
-
 def run(args: argparse.Namespace) -> int:
     if args.threads is not None:
-        limit_xla_threads(args.threads)
+        backends.limit_threads(args.backends, args.threads)
     _keep_freed_memory()
     try:
         spec = SweepSpec(
@@ -908,7 +794,7 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, backends.ContractError) as exc:
         print(f"mlp-crosscheck sweep: {exc}", file=sys.stderr)
         return 2
-    evaluators = make_evaluators(args.backends, impls, min(args.chunk, args.networks), args.threads)
+    evaluators = make_evaluators(args.backends, impls, min(args.chunk, args.networks))
     progress = Progress(args.networks, enabled=not args.quiet)
     report = sweep(
         spec,

@@ -1,0 +1,1 @@
+"""The subcommands of ``mlp-crosscheck``: one module each (``HELP``, ``add_arguments``, ``run``)."""
