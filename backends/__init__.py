@@ -11,11 +11,20 @@ import importlib.metadata
 import importlib.util
 import os
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import numpy as np
-from mlp_crosscheck.backends.contract import ContractError, Implementation, load
-from mlp_crosscheck.reference.network import Network
+if TYPE_CHECKING:
+    from mlp_crosscheck.backends.contract import ContractError, Implementation, load
+
+
+def __getattr__(name: str) -> Any:
+    # The contract (and NumPy) load on first use: the pytest plugin reads BUILTINS in every pytest session of
+    # a project where mlp-crosscheck is installed, and must cost that session nothing.
+    if name in ("ContractError", "Implementation", "load"):
+        from mlp_crosscheck.backends import contract
+
+        return getattr(contract, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class Builtin(NamedTuple):
@@ -78,6 +87,8 @@ def builtin(name: str, device: str | None = None) -> Implementation:
         ValueError: the name is unknown.
         ImportError: its framework is not installed (the message says how to install it).
     """
+    from mlp_crosscheck.backends.contract import Implementation
+
     reason = missing_reason(name)
     if reason is not None:
         raise (ValueError if name not in BUILTINS else ImportError)(reason)
@@ -130,6 +141,9 @@ def first_call_problem(name: str, device: str | None = None) -> str | None:
     support, an absent device or a stray environment variable all fail only when something is computed.
     The call is a 2-3-1 tanh network with biases, forward and gradients, each checked by the contract.
     """
+    import numpy as np
+    from mlp_crosscheck.reference.network import Network
+
     stage = "loading it"
     try:
         impl = builtin(name, device)

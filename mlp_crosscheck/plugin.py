@@ -31,10 +31,11 @@ import warnings
 import pytest
 
 from mlp_crosscheck import environment
+from mlp_crosscheck.backends import BUILTINS
 from mlp_crosscheck.properties import profiles
 
 MARKER = "mlp_crosscheck"
-BUILTIN_NAMES = ("numpy", "torch", "jax")  # backends.BUILTINS' keys, repeated so that this module stays light
+BUILTIN_NAMES = tuple(BUILTINS)
 IMPLEMENTATIONS_ATTRIBUTE = "CROSSCHECK_IMPLEMENTATIONS"  # set by crosscheck_tests() in a user's test module
 RECORD_KEY = "mlp_crosscheck"
 
