@@ -40,7 +40,7 @@ from typing import Any
 
 HELP = "Run the property suite on the planted faults and correct alternatives; print which properties catch each."
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]  # mlp_crosscheck/commands/faults.py -> the repository
 DEFAULT_FAULTS_DIR = REPO / "tests" / "faults"
 DEFAULT_PROPERTIES = REPO / "properties"
 PLUGIN = "mlp_crosscheck.commands.faults_plugin"
