@@ -23,9 +23,9 @@ from mlp_crosscheck import backends
 from mlp_crosscheck.cli import main
 from mlp_crosscheck.commands import sweep as sw
 
-PLANTED = Path(__file__).parent / "planted_sweep"
-CORRECT_IMPL = PLANTED / "tanh_mlp.py"
-PLANTED_IMPL = PLANTED / "first_layer_gradient_off_by_a_part_per_million.py"
+FAULTS = Path(__file__).parent / "faults"
+CORRECT_IMPL = FAULTS / "correct_fault_skeleton.py"
+PLANTED_IMPL = FAULTS / "faulty_first_layer_gradient_off_by_a_part_per_million.py"
 
 BACKENDS = [
     pytest.param(name, id=name, marks=[pytest.mark.skip(reason=backends.missing_reason(name))])
@@ -82,8 +82,8 @@ def test_sweep_command_checks_every_backend_and_exits_zero(tmp_path):
 
     assert code == 0, printed
     assert "no failures" in printed
-    assert "sweep [" in progress
-    assert "300/300 networks" in progress
+    assert "sweep: 100%" in progress
+    assert "300/300" in progress
     report = json.loads(path.read_text())
     assert report["networks"] == 300
     for name in backends.available():
@@ -95,7 +95,7 @@ def test_a_correct_impl_passes_the_sweep():
     code, printed, _ = run_sweep("--networks", "200", "--backends", "numpy", "--impl", CORRECT_IMPL, "--quiet")
 
     assert code == 0, printed
-    assert "tanh_mlp" in printed
+    assert "correct_fault_skeleton" in printed
 
 
 # -- reproducibility ---------------------------------------------------------------------------------------
@@ -180,10 +180,10 @@ def test_planted_bug_is_reported_with_seed_and_index_and_exit_code_one(tmp_path)
     assert "dL/dW_1" in printed
     assert "exceed the rounding-error bound" in printed
     report = json.loads(path.read_text())
-    planted = report["backends"]["first_layer_gradient_off_by_a_part_per_million"]
+    planted = report["backends"]["faulty_first_layer_gradient_off_by_a_part_per_million"]
     assert planted["failures"] >= 140  # a 1e-6 relative error is caught in (nearly) every network
     assert report["backends"]["numpy"]["failures"] == 0
-    failing = report["failing_indices"]["first_layer_gradient_off_by_a_part_per_million"]
+    failing = report["failing_indices"]["faulty_first_layer_gradient_off_by_a_part_per_million"]
     assert failing == sorted(failing)
     assert set(failing) <= set(range(150))
 
@@ -319,14 +319,22 @@ def test_ratio_quantiles_bound_the_exact_quantiles_within_one_bin():
         assert exact <= stats.quantile(q) <= exact * 10 ** (1 / stats.PER_DECADE)
 
 
-def test_progress_bar_reports_networks_and_rate():
-    stream = io.StringIO()
-    progress = sw.Progress(1000, stream=stream, interval=0)
-    progress.update(400)
-    progress.update(600)
-    progress.close()
-    assert "1,000/1,000 networks" in stream.getvalue()
-    assert "/s" in stream.getvalue()
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_reports_networks_and_rate_on_a_terminal_and_in_a_log():
+    terminal, log, quiet = Terminal(), io.StringIO(), io.StringIO()
+    for stream in (terminal, log):
+        progress = sw.progress_bar(1000, stream=stream)
+        progress.update(400)
+        progress.update(600)
+        progress.close()
+        assert "1000/1000" in stream.getvalue()
+        assert "networks/s" in stream.getvalue()
+    sw.progress_bar(1000, enabled=False, stream=quiet).close()
+    assert quiet.getvalue() == ""
 
 
 # -- JAX compiles a bounded number of times ----------------------------------------------------------------

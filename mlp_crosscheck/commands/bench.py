@@ -41,6 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mlp_crosscheck import backends
+from mlp_crosscheck.commands import arguments
 from mlp_crosscheck.commands import sweep as sw
 
 HELP = "benchmark the suite against naive Hypothesis tests, gradcheck and check_grads, and the sweep against raw"
@@ -283,13 +284,19 @@ def draw_scaling(rows: list[dict], names: list[str], path: str) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="fewer examples and networks (about 20 s)")
     parser.add_argument(
-        "--backends", type=sw._names, default=list(backends.BUILTINS), metavar="NAMES", help="backends to measure"
+        "--backends",
+        type=arguments.backend_names,
+        default=list(backends.BUILTINS),
+        metavar="NAMES",
+        help="backends to measure",
     )
     parser.add_argument(
         "--threads", type=int, default=1, help="intra-op threads for torch and XLA (default 1; 0 = their own choice)"
     )
-    parser.add_argument("--chunk", type=sw._positive, default=sw.DEFAULT_CHUNK, help="the sweep's chunk size")
-    parser.add_argument("--networks", type=sw._positive, default=None, help="networks per backend for the sweep rows")
+    parser.add_argument("--chunk", type=arguments.positive_int, default=sw.DEFAULT_CHUNK, help="the sweep's chunk size")
+    parser.add_argument(
+        "--networks", type=arguments.positive_int, default=None, help="networks per backend for the sweep rows"
+    )
     parser.add_argument("--scaling", action="store_true", help="also measure the sweep over widths and depths")
     parser.add_argument(
         "--figure", default=None, metavar="PNG", help="draw the scaling figure here (implies --scaling)"

@@ -29,6 +29,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from mlp_crosscheck.commands import arguments
+
 HELP = "check implementations of the contract against the reference; print a summary per claim family"
 FAMILY_TITLES = {
     "forward_agreement": "forward agreement",
@@ -52,7 +54,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="Hypothesis profile: dev (25 examples), ci (60, derandomized), thorough (1000); "
         "default $MLP_CROSSCHECK_PROFILE, else dev",
     )
-    parser.add_argument("--backends", default="", help="also check these built-in backends (e.g. numpy,torch,jax)")
+    parser.add_argument(
+        "--backends",
+        type=arguments.optional_backend_names,
+        default=[],
+        metavar="NAMES",
+        help="also check these built-in backends (e.g. numpy,torch,jax)",
+    )
     parser.add_argument("--device", help="device for the torch and jax backends (default cpu)")
     parser.add_argument("--junitxml", type=Path, metavar="PATH", help="also write a JUnit XML report")
     parser.add_argument(
@@ -81,7 +89,7 @@ def pytest_arguments(args: argparse.Namespace, rootdir: Path) -> list[str]:
         "[pytest]\nfilterwarnings =\n    ignore::DeprecationWarning\n    ignore::pytest.PytestAssertRewriteWarning\n"
     )
     argv = ["--pyargs", "mlp_crosscheck.properties", "-c", str(ini), "--rootdir", str(rootdir)]
-    argv += ["-p", "no:cacheprovider", "-q", "--tb=short", "-rN", f"--backends={args.backends}"]
+    argv += ["-p", "no:cacheprovider", "-q", "--tb=short", "-rN", f"--backends={','.join(args.backends)}"]
     argv += [f"--impl={_absolute(target)}" for target in args.targets]
     if args.profile:
         argv.append(f"--hypothesis-profile={args.profile}")

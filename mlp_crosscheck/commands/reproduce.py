@@ -33,6 +33,7 @@ import numpy as np
 
 from mlp_crosscheck import backends
 from mlp_crosscheck.backends.contract import Implementation
+from mlp_crosscheck.commands import arguments
 from mlp_crosscheck.environment import fingerprint as environment
 from mlp_crosscheck.reference import activations, network, seed
 
@@ -50,7 +51,7 @@ FIGURE_NAME = "reproduce.png"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--backends",
-        type=_backend_names,
+        type=arguments.backend_names,
         default=None,
         metavar="NAMES",
         help=f"comma-separated built-in backends (default: every installed one of {','.join(backends.BUILTINS)}); "
@@ -68,9 +69,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help=f"activation of every layer (default: identity, as in the post; one of {', '.join(activations.NAMES)})",
     )
-    parser.add_argument("--dtype", default="float64", choices=("float64", "float32"), help="default: float64")
-    parser.add_argument("--epochs", type=_positive_int, default=seed.EPOCHS, help="default: %(default)s")
-    parser.add_argument("--lr", type=_positive_float, default=seed.LEARNING_RATE, help="default: %(default)s")
+    parser.add_argument("--dtype", default="float64", choices=arguments.DTYPES, help="default: float64")
+    parser.add_argument("--epochs", type=arguments.positive_int, default=seed.EPOCHS, help="default: %(default)s")
+    parser.add_argument("--lr", type=arguments.positive_float, default=seed.LEARNING_RATE, help="default: %(default)s")
     parser.add_argument(
         "--out",
         type=Path,
@@ -78,32 +79,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help=f"directory for {REPORT_NAME} and {FIGURE_NAME}, created if missing (default: ./%(default)s/)",
     )
-
-
-def _backend_names(text: str) -> list[str]:
-    names = list(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))  # dedupe, keep order
-    unknown = [n for n in names if n not in backends.BUILTINS]
-    if unknown:
-        raise argparse.ArgumentTypeError(
-            f"unknown backend {', '.join(map(repr, unknown))}; the built-in backends are {', '.join(backends.BUILTINS)}"
-        )
-    if not names:
-        raise argparse.ArgumentTypeError(f"name at least one of {', '.join(backends.BUILTINS)}")
-    return names
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not (np.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:

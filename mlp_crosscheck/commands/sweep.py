@@ -53,8 +53,10 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
+from tqdm import tqdm
 
 from mlp_crosscheck import backends
+from mlp_crosscheck.commands import arguments
 from mlp_crosscheck.properties.assertions import assert_arrays_within_bound
 from mlp_crosscheck.properties.batched_tolerances import BatchedBounds, gradient_bounds_batched
 from mlp_crosscheck.reference import activations as _vocabulary
@@ -500,39 +502,24 @@ class SweepReport:
 # -- progress ----------------------------------------------------------------------------------------------
 
 
-class Progress:
-    """A one-line progress bar on a stream: networks done, percent, networks/s, time left."""
+def progress_bar(total: int, enabled: bool = True, stream=None) -> tqdm:
+    """Return a tqdm bar of networks checked, on ``stream`` (stderr).
 
-    def __init__(self, total: int, stream=None, enabled: bool = True, interval: float = 0.25) -> None:
-        self.total, self.done, self.stream = total, 0, stream if stream is not None else sys.stderr
-        self.enabled, self.interval = enabled, interval
-        self.interactive = getattr(self.stream, "isatty", lambda: False)()
-        self.start = self.last = time.perf_counter()
-
-    def update(self, n: int) -> None:
-        self.done += n
-        now = time.perf_counter()
-        # Redrawn in place on a terminal only; a log file gets the final line alone (from close).
-        if self.enabled and self.interactive and now - self.last >= self.interval:
-            self.last = now
-            self._draw(now)
-
-    def _draw(self, now: float) -> None:
-        rate = self.done / max(now - self.start, 1e-9)
-        width = 30
-        filled = int(width * self.done / max(self.total, 1))
-        left = (self.total - self.done) / rate if rate > 0 else math.inf
-        self.stream.write(
-            f"\rsweep [{'#' * filled}{'.' * (width - filled)}] {self.done:,}/{self.total:,} networks "
-            f"{rate:,.0f}/s, {left:.1f} s left "
-        )
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            self._draw(time.perf_counter())
-            self.stream.write("\n")
-            self.stream.flush()
+    Redrawn four times a second on a terminal; in a log (CI), a line every 30 s and the final one, so that a
+    long run shows it is alive without filling the log.
+    """
+    stream = stream if stream is not None else sys.stderr
+    interactive = getattr(stream, "isatty", lambda: False)()
+    interval = 0.25 if interactive else 30.0
+    return tqdm(
+        total=total,
+        desc="sweep",
+        unit=" networks",
+        file=stream,
+        mininterval=interval,
+        ascii=not interactive,
+        disable=not enabled,
+    )
 
 
 # -- the sweep ---------------------------------------------------------------------------------------------
@@ -578,7 +565,7 @@ def sweep(
     chunk: int = DEFAULT_CHUNK,
     show_failures: int = 20,
     sample_every: int = 8,
-    progress: Progress | None = None,
+    progress: tqdm | None = None,
 ) -> SweepReport:
     """Verify networks ``0 .. networks - 1`` of ``spec`` with every evaluator; return the report.
 
@@ -693,10 +680,12 @@ def _failure(spec, backend, start, k, actual, expected, bounds, detail: int) -> 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--networks", type=_positive, default=100_000, metavar="N", help="networks per backend")
+    parser.add_argument(
+        "--networks", type=arguments.positive_int, default=100_000, metavar="N", help="networks per backend"
+    )
     parser.add_argument(
         "--backends",
-        type=_names,
+        type=arguments.backend_names,
         default=list(backends.BUILTINS),
         metavar="NAMES",
         help=f"comma-separated built-in backends (default: {','.join(backends.BUILTINS)}; a missing one is skipped)",
@@ -708,73 +697,45 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="also verify this contract module (a .py file or module name), network by network; repeatable",
     )
-    parser.add_argument("--arch", type=_widths, default=DEFAULT_WIDTHS, metavar="N0,N1,...", help="widths (3,4,10,1)")
+    parser.add_argument(
+        "--arch", type=arguments.architecture, default=DEFAULT_WIDTHS, metavar="N0,N1,...", help="widths (3,4,10,1)"
+    )
     parser.add_argument(
         "--activation",
-        type=_activations,
+        type=arguments.activation_names,
         default=(DEFAULT_ACTIVATION,),
         metavar="NAME[,NAME...]",
         help=f"one activation for every layer, or one per layer (default: {DEFAULT_ACTIVATION}; vocabulary: "
         f"{', '.join(_vocabulary.NAMES)})",
     )
-    parser.add_argument("--dtype", choices=("float32", "float64"), default="float64")
+    parser.add_argument("--dtype", choices=arguments.DTYPES, default="float64")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--batch", type=_positive, default=4, help="rows of each network's input batch (4)")
+    parser.add_argument(
+        "--batch", type=arguments.positive_int, default=4, help="rows of each network's input batch (4)"
+    )
     parser.add_argument("--no-biases", dest="biases", action="store_false", help="networks without biases")
     parser.add_argument(
-        "--chunk", type=_positive, default=DEFAULT_CHUNK, help=f"networks per batched call ({DEFAULT_CHUNK})"
+        "--chunk",
+        type=arguments.positive_int,
+        default=DEFAULT_CHUNK,
+        help=f"networks per batched call ({DEFAULT_CHUNK})",
     )
     parser.add_argument(
         "--threads",
-        type=_positive,
+        type=arguments.positive_int,
         default=None,
         help="intra-op threads for torch and XLA (default: the frameworks' own choice); 1 for one-core figures",
     )
     parser.add_argument("--show-failures", type=int, default=20, metavar="K", help="full messages for the first K")
     parser.add_argument(
         "--sample-every",
-        type=_positive,
+        type=arguments.positive_int,
         default=8,
         metavar="K",
         help="p50/p99 from every K-th network (8); the max and the failures always come from every network",
     )
     parser.add_argument("--json", default=None, metavar="PATH", help="also write the report as JSON")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def _positive(text: str) -> int:
-    value = int(text.replace("_", ""))
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def _names(text: str) -> list[str]:
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    unknown = [n for n in names if n not in backends.BUILTINS]
-    if unknown:
-        raise argparse.ArgumentTypeError(f"unknown backend(s) {unknown}; the built-ins are {list(backends.BUILTINS)}")
-    return names
-
-
-def _widths(text: str) -> tuple[int, ...]:
-    try:
-        widths = tuple(int(n) for n in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"widths must be comma-separated integers, got {text!r}") from None
-    if len(widths) < 2 or min(widths) < 1:
-        raise argparse.ArgumentTypeError(f"need at least two positive widths, got {text!r}")
-    return widths
-
-
-def _activations(text: str) -> tuple[str, ...]:
-    names = tuple(n.strip() for n in text.split(","))
-    for name in names:
-        try:
-            _vocabulary.get(name)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-    return names
 
 
 def run(args: argparse.Namespace) -> int:
@@ -795,7 +756,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"mlp-crosscheck sweep: {exc}", file=sys.stderr)
         return 2
     evaluators = make_evaluators(args.backends, impls, min(args.chunk, args.networks))
-    progress = Progress(args.networks, enabled=not args.quiet)
+    progress = progress_bar(args.networks, enabled=not args.quiet)
     report = sweep(
         spec,
         args.networks,
