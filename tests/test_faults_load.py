@@ -1,9 +1,10 @@
 """Sanity checks of the planted faults themselves, not the kill matrix.
 
-Every file in ``tests/faults/`` loads through the contract loader; every ``correct_*`` agrees with the NumPy
-reference on a fixed set of hand-picked cases; every ``faulty_*`` is observably different from the reference,
-or breaks the contract, on at least one of them. That proves each planted bug *can* be seen, so that when the
-kill matrix runs the real property suite on it, a survivor is a hole in the suite and not an invisible fault.
+Every ``faulty_*`` and ``correct_*`` file in ``tests/faults/`` loads through the contract loader; every
+``correct_*`` agrees with the NumPy reference on a fixed set of hand-picked cases; every ``faulty_*`` is
+observably different from the reference, or breaks the contract, on at least one of them. That proves each
+planted bug *can* be seen, so that when the kill matrix runs the real property suite on it, a survivor is a
+hole in the suite and not an invisible fault.
 
 The comparison is a plain margin, not a verification claim (the property suite's error bounds make those):
 two results differ when ``|a - b| > MARGIN * (|b| + max|b|)`` for some element (``MARGIN`` per dtype below).
@@ -38,6 +39,7 @@ FAMILIES = frozenset(
         "conservation",
         "contract checks",
         "kink conventions",
+        "underflow",
     }
 )
 
@@ -89,14 +91,22 @@ def _elementwise_case(name: str, values, dtype) -> Case:
     return Case(f"{name} at z = {values.tolist()} ({np.dtype(dtype).name})", ((net, x, np.zeros_like(x)),))
 
 
-def _kink_case() -> Case:
-    """A relu network whose second layer has a pre-activation exactly 0 for every example (a zero column)."""
-    net = _random_network((3, 4, 4, 1), ["relu"] * 3, biases=False, seed=7)
+def _kink_case(name: str) -> Case:
+    """A ``name`` network whose second layer has a pre-activation exactly 0 for every example (a zero column)."""
+    net = _random_network((3, 4, 4, 1), [name] * 3, biases=False, seed=7)
     w2 = net.weights[1].copy()
     w2[:, 0] = 0.0
     net = Network((net.weights[0], w2, net.weights[2]), None, net.activations)
     x, y = _random_batch(net, 6, seed=7)
-    return Case("relu, exact-zero pre-activation in layer 2", ((net, x, y),))
+    return Case(f"{name}, exact-zero pre-activation in layer 2", ((net, x, y),))
+
+
+def _tiny_gradients_case() -> Case:
+    """Weights of ~1e-12, so that every gradient is ~1e-36 or below: tiny, yet normal float64 numbers."""
+    net = _random_network((3, 4, 1), ["identity"] * 2, biases=False, seed=13)
+    net = Network(tuple(w * 1e-12 for w in net.weights), None, net.activations)
+    x, _ = _random_batch(net, 4, seed=13)
+    return Case("3-4-1 identity, weights ~1e-12: gradients ~1e-36 (float64)", ((net, x, np.zeros((4, 1))),))
 
 
 def _close_fit_case() -> Case:
@@ -147,7 +157,9 @@ def _cases() -> list[Case]:
             batch=40,
             seed=5,
         ),
-        _kink_case(),
+        _kink_case("relu"),
+        _kink_case("leaky_relu"),
+        _tiny_gradients_case(),
         _close_fit_case(),
         _two_calls_case(),
     ]

@@ -1,10 +1,10 @@
 """Each property family rejects a planted bug: the property's own check, run on a buggy implementation, fails.
 
-The planted implementations live in ``tests/planted/`` and are loaded through the contract loader, as a user's
+The planted implementations live in ``tests/faults/`` and are loaded through the contract loader, as a user's
 ``--impl`` would be. Each test runs the same ``check_<claim>`` function that the property's ``@given`` test
 runs, on a fixed example chosen to expose the bug, and asserts that it raises ``AssertionError`` (a
-``ContractError`` is one). The control (``correct_plain_network.py``, the same plain network with nothing
-changed) passes every one of those checks on the same example, so a failure is the bug's doing. A few tests
+``ContractError`` is one). The control (``correct_planted_network.py``, a plain network with nothing
+wrong) passes every one of those checks on the same example, so a failure is the bug's doing. A few tests
 also let Hypothesis find a failing case from the property's own strategy (``hypothesis.find``), which shows the
 strategy reaches the regime the bug needs.
 """
@@ -48,7 +48,7 @@ from mlp_crosscheck.reference.network import Gradients, Network
 
 from mlp_crosscheck import backends
 
-PLANTED = Path(__file__).parent / "planted"
+PLANTED = Path(__file__).parent / "faults"
 FIND = settings(
     max_examples=300,
     derandomize=True,
@@ -63,7 +63,7 @@ def planted(name: str) -> Implementation:
     return backends.load(str(PLANTED / f"{name}.py"))
 
 
-CONTROL = planted("correct_plain_network")
+CONTROL = planted("correct_planted_network")
 
 
 def _fails(check, *args) -> bool:
@@ -104,20 +104,18 @@ def _seed(activation, biases=False, dtype=np.float64):
 
 def test_forward_agreement_rejects_the_gelu_tanh_approximation() -> None:
     assert_check_rejects(
-        check_forward_matches_reference, planted("forward_gelu_tanh_approximation"), _seed("gelu"), SMALL_X
+        check_forward_matches_reference, planted("faulty_gelu_tanh_approximation"), _seed("gelu"), SMALL_X
     )
 
 
 def test_forward_agreement_rejects_softplus_cut_off_at_20() -> None:
     # z = 21: the cut-off drops log1p(e^-21) = 7.6e-10, against a float64 bound of ~1e-13.
     net = _net([[21.0]], activations=("softplus",))
-    assert_check_rejects(
-        check_forward_matches_reference, planted("forward_softplus_threshold_20"), net, np.array([[1.0]])
-    )
+    assert_check_rejects(check_forward_matches_reference, planted("faulty_softplus_threshold"), net, np.array([[1.0]]))
 
 
 def test_forward_agreement_finds_the_gelu_bug_from_its_own_strategy() -> None:
-    bug = planted("forward_gelu_tanh_approximation")
+    bug = planted("faulty_gelu_tanh_approximation")
     find(
         helpers.cases_for(bug, "gelu", np.float64),
         lambda case: _fails(check_forward_matches_reference, bug, case.net, case.x),
@@ -130,23 +128,29 @@ def test_forward_agreement_finds_the_gelu_bug_from_its_own_strategy() -> None:
 
 def test_gradient_agreement_rejects_a_doubled_last_layer_gradient() -> None:
     assert_check_rejects(
-        check_gradients_match_reference, planted("gradient_last_layer_doubled"), _seed("tanh"), SMALL_X, Y
+        check_gradients_match_reference, planted("faulty_last_layer_weight_gradient_doubled"), _seed("tanh"), SMALL_X, Y
     )
 
 
 def test_gradient_agreement_rejects_a_batch_mean_bias_gradient() -> None:
     assert_check_rejects(
-        check_gradients_match_reference, planted("gradient_bias_batch_mean"), _seed("sigmoid", biases=True), SMALL_X, Y
+        check_gradients_match_reference,
+        planted("faulty_bias_gradient_batch_mean"),
+        _seed("sigmoid", biases=True),
+        SMALL_X,
+        Y,
     )
 
 
 def test_gradient_agreement_rejects_an_untransposed_square_layer() -> None:
     net = _net(RNG.standard_normal((3, 3)), RNG.standard_normal((3, 1)), activations=("tanh", "identity"))
-    assert_check_rejects(check_gradients_match_reference, planted("gradient_input_untransposed"), net, SMALL_X, Y)
+    assert_check_rejects(
+        check_gradients_match_reference, planted("faulty_backward_untransposed_square_layers"), net, SMALL_X, Y
+    )
 
 
 def test_gradient_agreement_finds_the_bias_bug_from_its_own_strategy() -> None:
-    bug = planted("gradient_bias_batch_mean")
+    bug = planted("faulty_bias_gradient_batch_mean")
     find(
         helpers.cases_for(bug, "tanh", np.float32, biases=True),
         lambda case: _fails(check_gradients_match_reference, bug, *case),
@@ -230,13 +234,15 @@ def test_central_differences_reject_a_gradient_off_by_one_part_in_a_million() ->
 
 
 def test_contract_rejects_a_mutated_input() -> None:
-    assert_check_rejects(check_inputs_are_not_mutated, planted("contract_mutates_input"), _seed("tanh"), SMALL_X, Y)
+    assert_check_rejects(
+        check_inputs_are_not_mutated, planted("faulty_scales_input_in_place"), _seed("tanh"), SMALL_X, Y
+    )
 
 
 def test_contract_rejects_a_dtype_change() -> None:
     assert_check_rejects(
         check_outputs_have_contract_shapes_and_dtypes,
-        planted("contract_float64_output"),
+        planted("faulty_float64_output"),
         _seed("tanh", dtype=np.float32),
         SMALL_X.astype(np.float32),
         Y.astype(np.float32),
@@ -248,13 +254,13 @@ def test_bitwise_check_rejects_an_unfixed_summation_order_that_the_bound_accepts
     # agree within the rounding-error bound, so only the bitwise claim -- when required -- rejects it.
     net = _net(RNG.standard_normal((3, 16)), RNG.standard_normal((16, 1)) / 4, activations=("tanh", "identity"))
     x = RNG.standard_normal((4, 3))
-    impl = planted("contract_nondeterministic")
+    impl = planted("correct_alternating_summation_order")
     check_repeated_calls_agree(impl, net, x, Y)
     assert_check_rejects(check_repeated_calls_are_bitwise_identical, impl, net, x, Y)
 
 
 def test_contract_rejects_accumulated_gradients() -> None:
-    bug = planted("contract_accumulates_gradients")
+    bug = planted("faulty_gradient_accumulates")
     case_a = (_seed("tanh"), SMALL_X, Y)
     case_b = (_seed("tanh", biases=False), SMALL_X[::-1].copy(), Y)
     assert_check_rejects(check_repeated_calls_agree, bug, *case_a)
@@ -267,13 +273,13 @@ def test_contract_rejects_an_overflowing_softplus() -> None:
         net = _net([[1000.0]], activations=("softplus",)).astype(dtype)
         x, y = np.ones((1, 1), dtype), np.zeros((1, 1), dtype)
         assert_check_rejects(
-            check_outputs_are_finite_where_the_reference_is, planted("contract_naive_softplus"), net, x, y
+            check_outputs_are_finite_where_the_reference_is, planted("faulty_softplus_naive"), net, x, y
         )
 
 
 def test_contract_finds_the_overflow_from_its_own_strategy() -> None:
     # Only the strategies' "large" regime reaches e^89: this shows it is drawn.
-    bug = planted("contract_naive_softplus")
+    bug = planted("faulty_softplus_naive")
     find(
         helpers.cases_for(bug, "softplus", np.float32),
         lambda case: _fails(check_outputs_are_finite_where_the_reference_is, bug, *case),
@@ -294,7 +300,7 @@ def _dead_unit_case(activation: str):
 
 @pytest.mark.parametrize(
     ("bug", "activation"),
-    [("kink_relu_derivative_two", "relu"), ("kink_leaky_derivative_zero", "leaky_relu")],
+    [("faulty_relu_derivative_two_at_zero", "relu"), ("faulty_leaky_relu_derivative_zero_at_zero", "leaky_relu")],
 )
 def test_kink_table_rejects_an_undocumented_convention(bug, activation) -> None:
     for dtype in (np.float32, np.float64):
@@ -304,7 +310,7 @@ def test_kink_table_rejects_an_undocumented_convention(bug, activation) -> None:
 
 def test_an_undeclared_valid_convention_is_accepted_and_reported() -> None:
     # jax's leaky_relu'(0) = 1 in a user's implementation that declares nothing: a valid subgradient.
-    impl = planted("kink_undeclared_leaky_convention")
+    impl = planted("correct_leaky_relu_derivative_one_at_zero")
     with helpers.recording_notes() as notes:
         check_kink_derivative_matches_table(impl, "leaky_relu", np.float64)
     assert notes == ["leaky_relu'(0) = 1 (not declared; a valid choice in [0.01, 1])"]
@@ -313,7 +319,7 @@ def test_an_undeclared_valid_convention_is_accepted_and_reported() -> None:
 
 def test_kink_table_accepts_a_declared_convention() -> None:
     # The same implementation, declaring KINK_DERIVATIVES, passes both checks: the table is the mechanism.
-    module = planted("kink_undeclared_leaky_convention").module
+    module = planted("correct_leaky_relu_derivative_one_at_zero").module
     declared = Implementation(
         types.SimpleNamespace(
             NAME="planted-declared-leaky-convention",
@@ -328,7 +334,7 @@ def test_kink_table_accepts_a_declared_convention() -> None:
 
 
 def test_kink_property_finds_the_relu_bug_from_its_own_strategy() -> None:
-    bug = planted("kink_relu_derivative_two")
+    bug = planted("faulty_relu_derivative_two_at_zero")
     find(
         exact_kink_cases(bug, "relu", np.float64),
         lambda case: _fails(check_gradients_at_exact_kinks_follow_the_table, bug, *case),
@@ -340,7 +346,7 @@ def test_kink_property_finds_the_relu_bug_from_its_own_strategy() -> None:
 
 
 def test_underflow_agreement_finds_a_flush_at_a_normal_threshold_from_its_own_strategy() -> None:
-    bug = planted("gradient_flushes_below_1e30")
+    bug = planted("faulty_gradients_flushed_below_1e30")
     case = find(
         underflowing_cases(bug, "identity", np.float32),
         lambda case: _fails(check_gradients_match_reference, bug, *case),

@@ -24,7 +24,7 @@ from user_shell import user_environment
 
 REPO = Path(__file__).resolve().parent.parent
 OVERFLOWING = REPO / "examples" / "tutorial_mlp.py"
-NOT_BITWISE = REPO / "tests" / "planted" / "contract_nondeterministic.py"
+NOT_BITWISE = REPO / "tests" / "faults" / "correct_alternating_summation_order.py"
 FAULTY = REPO / "tests" / "faults" / "faulty_gradient_sign.py"
 SELECTION = (
     "(forward_matches_reference or gradients_match_reference or results_depend or bitwise) and (tanh or sigmoid)"

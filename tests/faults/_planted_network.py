@@ -1,8 +1,11 @@
-"""A plain NumPy network for the planted-bug implementations of tests/test_properties_catch_bugs.py.
+"""A plain NumPy network, the reference's activation functions in a loop, shared by the files built on it.
 
-Each planted module builds its contract functions with ``contract(...)`` and changes one thing: an
-activation's value or derivative, a gradient after the fact, or how the call treats its inputs and state.
-This module is not itself a contract implementation (no ``forward`` at module level).
+Each of those files (``correct_planted_network.py``, the control, and the ones whose docstring says "Built on
+_planted_network.py") builds its contract functions with ``contract(...)`` and changes one thing: an
+activation's value or derivative, a gradient after the fact, or how the call treats its inputs and state;
+tests/test_properties_catch_bugs.py also builds hand-derivation slips from it. This module is not itself a
+contract implementation (no ``forward`` at module level), and its leading underscore keeps it out of the
+kill matrix, which runs only ``faulty_*.py`` and ``correct_*.py``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
-"""Correct: the skeleton every faulty_*.py is built from, without a bug (a control).
+"""Correct: the skeleton every standalone faulty_*.py is built from, without a bug (a control).
 
-Each faulty_*.py is this file plus exactly one slip marked # BUG; if this control failed, the kill matrix
-would blame the skeleton instead of the planted bug.
+Each such faulty_*.py is this file plus exactly one slip marked # BUG (the others are built on
+_planted_network.py); if this control failed, the kill matrix would blame the skeleton instead of the
+planted bug.
 """
 
 import math

@@ -1,10 +1,15 @@
-"""Not a bug: jax's leaky_relu'(0) = 1, undeclared; a valid choice (the subdifferential is [0.01, 1])."""
+"""leaky_relu'(0) = 1 (jax's choice), undeclared: a valid subgradient (the subdifferential at 0 is [0.01, 1]).
+
+torch and the reference choose 0.01; an implementation that declares nothing may choose any value of the
+subdifferential, which the suite measures, accepts and reports (``leaky_relu'(0) = 1 (not declared; ...)``).
+Built on _planted_network.py (the reference's activations in a plain loop).
+"""
 
 import numpy as np
 from _planted_network import contract
 from mlp_crosscheck.reference import activations
 
-NAME = "planted-undeclared-leaky-convention"
+NAME = "correct_leaky_relu_derivative_one_at_zero"
 
 
 def _derivative(name, z):
