@@ -1,7 +1,7 @@
 """The environment fingerprint: what decides the numbers, recorded by every report and printed in pytest's header.
 
-One function for every consumer (``mlp-crosscheck reproduce``'s report.json, ``check --json``, the soak's log,
-the plugin's report header), so that two reports can be compared key by key. Versions are read from the
+One function for every consumer (``mlp-crosscheck reproduce``'s report.json, ``check --json``, ``bench``, the
+soak's log, the plugin's report header), so that two reports can be compared key by key. Versions are read from the
 installed distributions' metadata, so no framework is imported to fingerprint it.
 """
 
@@ -38,6 +38,7 @@ def fingerprint() -> dict:
         machine=platform.machine(),
         cpu=_cpu_model(),
         cpu_count=os.cpu_count(),
+        usable_cpu_count=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
     )
     return env
 

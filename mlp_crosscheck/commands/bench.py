@@ -32,15 +32,13 @@ import importlib.metadata
 import itertools
 import json
 import math
-import os
-import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from mlp_crosscheck import backends
+from mlp_crosscheck import backends, environment
 from mlp_crosscheck.commands import arguments
 from mlp_crosscheck.commands import sweep as sw
 
@@ -64,27 +62,6 @@ class Budget:
 
 DEFAULT = Budget(500, 200, 10, 200, 20, 1_000_000)
 QUICK = Budget(100, 40, 3, 20, 3, 100_000)
-
-
-# -- machine ---------------------------------------------------------------------------------------------------
-
-
-def machine() -> dict:
-    """Return the CPU model, core counts, platform and package versions."""
-    model = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
-    except OSError:
-        pass
-    versions = {"python": platform.python_version()}
-    for name in ("numpy", "scipy", "hypothesis", "torch", "jax", "jaxlib"):
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"cpu": model, "cores": os.cpu_count(), "usable_cores": usable, "platform": platform.platform(), **versions}
 
 
 # -- Hypothesis timing -----------------------------------------------------------------------------------------
@@ -311,7 +288,7 @@ def run(args: argparse.Namespace) -> int:
     sw._keep_freed_memory()
     budget = QUICK if args.quick else DEFAULT
     names = [n for n in args.backends if backends.missing_reason(n) is None]
-    results: dict = {"machine": machine(), "threads": threads, "budget": budget.__dict__}
+    results: dict = {"machine": environment.fingerprint(), "threads": threads, "budget": budget.__dict__}
     print(_machine_line(results["machine"], threads))
     print(flush=True)
 
@@ -370,7 +347,8 @@ def _first_case():
 def _machine_line(m: dict, threads) -> str:
     versions = ", ".join(f"{k} {m[k]}" for k in ("python", "numpy", "hypothesis", "torch", "jax"))
     return (
-        f"machine: {m['cpu']}, {m['cores']} cores ({m['usable_cores']} usable by this process), {m['platform']}\n"
+        f"machine: {m['cpu']}, {m['cpu_count']} cores ({m['usable_cpu_count']} usable by this process), "
+        f"{m['platform']}\n"
         f"threads: {threads or 'frameworks default'}; {versions}"
     )
 
