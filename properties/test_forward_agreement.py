@@ -4,6 +4,7 @@ Claim: for every network, input and activation of the vocabulary, in float32 and
 biases, ``|impl.forward(net, x) - exact| <= forward_bound(net, x)`` for both the implementation and the
 reference, hence ``|impl - reference| <= 2 forward_bound`` elementwise (NaN and infinity positions equal).
 The forward pass is Lipschitz in every pre-activation, kinks included, so no example is filtered.
+The check: ``properties/claims/forward_agreement.py``.
 """
 
 from __future__ import annotations
@@ -12,20 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from mlp_crosscheck.properties import helpers
-from mlp_crosscheck.properties.assertions import assert_arrays_within_bound
-from mlp_crosscheck.properties.tolerances import forward_bound
-
-
-def check_forward_matches_reference(impl, net, x) -> None:
-    """Assert ``impl``'s forward output is within twice the forward rounding bound of the reference's."""
-    with helpers.reproduction_on_failure(net, x):
-        # Reference: float64 on the exact cast (within the float64 bound of exact).
-        expected = helpers.reference_forward(net, x)
-        # Implementation under test, in the network's dtype.
-        actual = impl.forward(net, x)
-        # Compare: bound_impl + bound_reference.
-        bound = 2 * forward_bound(net, x)
-        assert_arrays_within_bound("forward output", actual, expected, bound, helpers.describe(impl, net, "forward"))
+from mlp_crosscheck.properties.claims.forward_agreement import check_forward_matches_reference
 
 
 @pytest.mark.parametrize("activation", helpers.ACTIVATION_PARAMS)

@@ -11,6 +11,12 @@ undetermined, and the implementation must agree with the reference on one of the
 there (left slope, right slope, or its convention if its z lands exactly on the kink):
 ``helpers.assert_gradients_agree_on_some_branch``. An example with more than ``MAX_BRANCH_ASSIGNMENTS``
 such ways is rejected, counted.
+
+Both entry points: ``backends.contract.Implementation`` calls ``loss_and_input_gradients`` whenever a module
+defines it, so for such a module (the three built-in backends among them) the contract's *required*
+``loss_and_gradients`` is claimed on its own: it agrees with the reference in the same way ("mixed"
+activations, one drawn per layer, and both dtypes, so two tests per implementation cover the vocabulary).
+Mutation testing found it unchecked (``docs/mutation.md``). The checks: ``properties/claims/gradient_agreement.py``.
 """
 
 from __future__ import annotations
@@ -19,17 +25,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from mlp_crosscheck.properties import helpers
-
-
-def check_gradients_match_reference(impl, net, x, y) -> None:
-    """Assert ``impl``'s loss and gradients agree with the reference's within the pair's rounding bound."""
-    with helpers.reproduction_on_failure(net, x, y):
-        # Implementation under test (dL/dx only when it defines loss_and_input_gradients).
-        actual = impl.loss_and_gradients(net, x, y)
-        # Reference: float64, with impl's convention at exact kinks and, near a kink, on each way of taking the
-        # branches; every quantity compared against bound_impl + bound_reference.
-        context = helpers.describe(impl, net, "loss_and_gradients")
-        helpers.assert_gradients_agree_on_some_branch(impl, net, x, y, actual, context)
+from mlp_crosscheck.properties.claims.gradient_agreement import (
+    check_gradients_match_reference,
+    required_entry_point_only,
+)
 
 
 @pytest.mark.parametrize("activation", helpers.ACTIVATION_PARAMS)
@@ -40,3 +39,14 @@ def test_gradients_match_reference(impl, dtype, activation, data) -> None:
     helpers.skip_if_unsupported(impl, activation, dtype)
     net, x, y = data.draw(helpers.cases_for(impl, activation, dtype, large=True), label="case")
     check_gradients_match_reference(impl, net, x, y)
+
+
+@pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
+@helpers.claim()
+@given(data=st.data())
+def test_required_loss_and_gradients_matches_reference(impl, dtype, data) -> None:
+    if not impl.has_input_gradient:
+        pytest.skip(f"{impl.name} defines only loss_and_gradients, which family 2 already checks")
+    helpers.skip_if_unsupported(impl, helpers.MIXED, dtype)
+    net, x, y = data.draw(helpers.cases_for(impl, helpers.MIXED, dtype, large=True), label="case")
+    check_gradients_match_reference(required_entry_point_only(impl), net, x, y)

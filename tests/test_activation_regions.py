@@ -23,8 +23,8 @@ from hypothesis.errors import Unsatisfiable
 from mlp_crosscheck.backends import numpy_backend
 from mlp_crosscheck.backends.contract import Implementation
 from mlp_crosscheck.properties import activation_regions, helpers, linear_maps
-from mlp_crosscheck.properties import test_nonlinear_does_not_collapse as nonlinear
 from mlp_crosscheck.properties.activation_regions import RegionVerdict, region_analysis
+from mlp_crosscheck.properties.claims import nonlinear_does_not_collapse as nonlinear
 from mlp_crosscheck.reference.network import Network
 
 CORRECT = Implementation(numpy_backend)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from mlp_crosscheck.backends.contract import Implementation
 from mlp_crosscheck.properties import helpers, tolerances
-from mlp_crosscheck.properties.test_gradient_agreement import check_gradients_match_reference
+from mlp_crosscheck.properties.claims.gradient_agreement import check_gradients_match_reference
 from mlp_crosscheck.reference import network
 from mlp_crosscheck.reference.network import Network
 

@@ -21,10 +21,8 @@ import pytest
 from mlp_crosscheck.backends import numpy_backend
 from mlp_crosscheck.backends.contract import Implementation
 from mlp_crosscheck.properties import linear_maps
-from mlp_crosscheck.properties import test_collapse as collapse
-from mlp_crosscheck.properties import test_conservation as conservation
-from mlp_crosscheck.properties import test_nonlinear_does_not_collapse as nonlinear
-from mlp_crosscheck.properties import test_training as training
+from mlp_crosscheck.properties.claims import collapse, conservation, training
+from mlp_crosscheck.properties.claims import nonlinear_does_not_collapse as nonlinear
 from mlp_crosscheck.reference import seed
 from mlp_crosscheck.reference.network import Network
 from mlp_crosscheck.reference.network import collapse as reference_collapse

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, find, settings
 from mlp_crosscheck.backends.contract import Implementation
 from mlp_crosscheck.properties import helpers
-from mlp_crosscheck.properties.test_contract import (
+from mlp_crosscheck.properties.claims.contract import (
     check_inputs_are_not_mutated,
     check_no_state_is_carried_between_calls,
     check_outputs_are_finite_where_the_reference_is,
@@ -27,18 +27,18 @@ from mlp_crosscheck.properties.test_contract import (
     check_repeated_calls_agree,
     check_repeated_calls_are_bitwise_identical,
 )
-from mlp_crosscheck.properties.test_finite_differences import (
+from mlp_crosscheck.properties.claims.finite_differences import (
     check_gradients_match_central_differences,
     check_gradients_match_complex_step,
 )
-from mlp_crosscheck.properties.test_forward_agreement import check_forward_matches_reference
-from mlp_crosscheck.properties.test_gradient_agreement import check_gradients_match_reference
-from mlp_crosscheck.properties.test_kink_conventions import (
+from mlp_crosscheck.properties.claims.forward_agreement import check_forward_matches_reference
+from mlp_crosscheck.properties.claims.gradient_agreement import check_gradients_match_reference
+from mlp_crosscheck.properties.claims.kinks import (
     check_gradients_at_exact_kinks_follow_the_table,
     check_kink_derivative_matches_table,
     exact_kink_cases,
 )
-from mlp_crosscheck.properties.test_underflow import (
+from mlp_crosscheck.properties.claims.underflow import (
     check_flushing_matches_declaration,
     measured_flushes_subnormals,
     underflowing_cases,

@@ -1,4 +1,4 @@
-"""Targeted: ``Network`` and ``NetworkStack`` are values -- normalised on construction, cast exactly by ``astype``.
+"""``Network`` and ``NetworkStack`` are values -- normalised on construction, cast exactly by ``astype``.
 
 Every property builds its networks through ``strategies``, which always pass tuples of arrays and a float64
 ``astype``; mutation testing (``docs/mutation.md``) found that a ``Network`` which kept the caller's lists (or
@@ -37,7 +37,6 @@ def assert_same_parameters(a, b) -> None:
 
 
 @pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
-@helpers.claim()
 @given(data=st.data())
 def test_network_from_lists_equals_network_from_tuples(dtype, data) -> None:
     net = data.draw(strategies.networks(activations="mixed", dtype=dtype), label="net")
@@ -53,7 +52,6 @@ def test_network_from_lists_equals_network_from_tuples(dtype, data) -> None:
 
 
 @pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
-@helpers.claim()
 @given(data=st.data())
 def test_one_layer_network_takes_its_activation_as_a_string(dtype, data) -> None:
     net = data.draw(
@@ -66,7 +64,6 @@ def test_one_layer_network_takes_its_activation_as_a_string(dtype, data) -> None
 
 
 @pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
-@helpers.claim()
 @given(data=st.data())
 def test_astype_casts_every_parameter_exactly(dtype, data) -> None:
     net = data.draw(strategies.networks(activations="mixed", dtype=dtype), label="net")
@@ -84,7 +81,6 @@ def test_astype_casts_every_parameter_exactly(dtype, data) -> None:
 
 
 @pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
-@helpers.claim()
 @given(data=st.data())
 def test_stack_rejects_weights_and_inputs_that_are_not_3_d(dtype, data) -> None:
     net = data.draw(strategies.networks(activations="mixed", dtype=dtype, widths=strategies.architectures(min_depth=2)))

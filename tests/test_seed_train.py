@@ -1,4 +1,4 @@
-"""Targeted: ``reference.seed.train`` updates every parameter, biases included, by exactly ``p - lr * g``.
+"""``reference.seed.train`` updates every parameter, biases included, by exactly ``p - lr * g``.
 
 Family 6 checks each epoch's update on the seed experiment, whose network has no biases, so the bias half of
 ``train``'s update was never exercised: mutation testing (``docs/mutation.md``) found that dropping the bias
@@ -52,7 +52,6 @@ def assert_training_step_is_exact(before, after, lr, gradients) -> None:
 
 @pytest.mark.parametrize("biases", [pytest.param(True, id="biases"), pytest.param(False, id="no_biases")])
 @pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
-@helpers.claim()
 @given(data=st.data())
 def test_training_moves_every_parameter_by_its_gradient_step(dtype, biases, data) -> None:
     net, x, y = data.draw(

@@ -1,4 +1,4 @@
-"""Targeted: ``reference.network.collapse`` returns ``K`` and ``c`` in the network's dtype, ``c = 0`` without biases.
+"""``reference.network.collapse`` returns ``K`` and ``c`` in the network's dtype, ``c = 0`` without biases.
 
 Family 4 checks ``forward(x) == x @ K + c`` within the rounding bound, which a float64 ``c`` of zeros for a
 float32 network also satisfies (the values are exact; only the dtype is wrong, and ``x @ K + c`` then
@@ -20,7 +20,6 @@ from mlp_crosscheck.reference import network
 
 
 @pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
-@helpers.claim()
 @given(data=st.data())
 def test_collapsed_map_has_the_network_dtype_and_shape(dtype, data) -> None:
     net = data.draw(strategies.networks(activations="identity", dtype=dtype), label="net")

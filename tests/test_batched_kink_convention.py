@@ -1,4 +1,4 @@
-"""Targeted: the batched reference passes a kink convention through to the derivative, like the reference does.
+"""The batched reference passes a kink convention through to the derivative, as the reference does.
 
 ``loss_and_gradients_batched`` and ``backward_batched`` take ``kink_derivatives`` (jax's leaky_relu'(0) = 1)
 and hand it to ``backward_batched_traced``. Mutation testing (``docs/mutation.md``) found that dropping it in
@@ -32,7 +32,6 @@ CONVENTIONS = [pytest.param({"leaky_relu": 1.0}, id="jax"), pytest.param({"leaky
 
 @pytest.mark.parametrize("kinks", CONVENTIONS)
 @pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
-@helpers.claim()
 @given(data=st.data())
 def test_batched_reference_follows_the_kink_convention_it_is_given(dtype, kinks, data) -> None:
     nets = [
