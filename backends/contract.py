@@ -90,7 +90,9 @@ def _import_file(path: Path) -> ModuleType:
     # A private module name, so that a user's file called e.g. numpy.py can never shadow a real package.
     name = f"_mlp_crosscheck_impl_{path.stem}_{abs(hash(str(path))):x}"
     spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
+    if spec is None or spec.loader is None:
+        raise ContractError(f"{str(path)!r}: Python cannot load it as a module")
+    module: Any = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
@@ -273,7 +275,7 @@ def _check_kink_declaration(impl_name: str, declared) -> None:
         if name not in kinked:
             raise ContractError(f"{impl_name}: KINK_DERIVATIVES names {name!r}; only {', '.join(kinked)} have a kink")
         lo, hi = kinked[name]
-        if not isinstance(value, numbers.Real) or not lo <= value <= hi:
+        if not isinstance(value, numbers.Real) or not lo <= float(value) <= hi:
             raise ContractError(
                 f"{impl_name}: KINK_DERIVATIVES[{name!r}] = {value!r} is not in {name}'s subdifferential at its kink,"
                 f" [{lo:g}, {hi:g}]"

@@ -36,6 +36,7 @@ from __future__ import annotations
 import functools
 import os
 from collections import Counter
+from collections.abc import Callable
 from types import SimpleNamespace
 
 import jax
@@ -46,7 +47,7 @@ from mlp_crosscheck.reference.batched import Gradients
 
 NAME = "jax"
 
-ACTIVATIONS = {
+ACTIVATIONS: dict[str, Callable] = {
     "identity": lambda z: z,
     "tanh": jnp.tanh,
     "sigmoid": jax.nn.sigmoid,
@@ -264,7 +265,7 @@ def naive_tanh_weight_gradients(x: np.ndarray, weights, y: np.ndarray) -> list[n
     """Return dL/dW of a bias-free tanh network under a fresh ``jax.jit`` (no cache hit: a test that jits inside)."""
 
     def loss(ws):
-        a = x
+        a = jnp.asarray(x)
         for w in ws:
             a = jnp.tanh(a @ w)
         return 0.5 * jnp.sum((a - y) ** 2)
@@ -278,7 +279,7 @@ def framework_gradient_check(x: np.ndarray, weights) -> None:
     from jax.test_util import check_grads
 
     def loss(ws):
-        a = x
+        a = jnp.asarray(x)
         for w in ws:
             a = jnp.tanh(a @ w)
         return 0.5 * jnp.sum(a * a)

@@ -27,6 +27,7 @@ import contextlib
 import functools
 import os
 import warnings
+from typing import Any
 
 import pytest
 
@@ -308,7 +309,7 @@ class _ExampleCounter:
             self.handle.inner_test = self.original
 
 
-_MEASURED = pytest.StashKey[dict]()
+_MEASURED = pytest.StashKey[dict[str, Any]]()
 
 # OpenBLAS kernels can raise floating-point status flags on finite data (reading past a small matrix's end in
 # vector lanes), and NumPy reports the flags after matmul: "invalid value encountered in matmul" on a product
@@ -333,6 +334,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         return report
     if report.when == "call" or report.outcome != "passed":
         param = callspec.params["impl"]
+        measured: dict[str, Any] = item.stash.get(_MEASURED, {})
         record = {
             "impl": param if isinstance(param, str) else param.name,
             "family": family(item),
@@ -341,7 +343,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             "when": report.when,
             "outcome": "xfailed" if hasattr(report, "wasxfail") else report.outcome,
             "duration_s": round(report.duration, 4),
-            **item.stash.get(_MEASURED, {}),
+            **measured,
         }
         if report.failed or hasattr(report, "wasxfail") or report.skipped:
             record["message"] = _reason(report)

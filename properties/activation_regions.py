@@ -31,6 +31,7 @@ is None (undecided, and the property discards the example), never a guess.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from fractions import Fraction
 from typing import NamedTuple
 
@@ -87,6 +88,7 @@ def region_analysis(net: Network) -> RegionVerdict:
     except _MapsDiffer:
         return RegionVerdict(False, None, search.regions, search.points)
     first = search.first
+    assert first is not None  # the search ended with every region's map equal to the first one found
     return RegionVerdict(True, Exact(first.ints[:n], first.scale), search.regions)
 
 
@@ -160,7 +162,7 @@ def _primitive(row) -> tuple[int, ...]:
     return tuple(v // g for v in row) if g > 1 else tuple(row)
 
 
-def _evaluate(row: tuple[int, ...], point: tuple[Fraction, ...]) -> Fraction:
+def _evaluate(row: tuple[int, ...], point: Sequence[Fraction]) -> Fraction:
     return sum((a * p for a, p in zip(row, point, strict=False) if a), Fraction(row[-1]))
 
 

@@ -81,7 +81,8 @@ def assert_gradients_within_bounds(actual, expected, bounds: Bounds, context: st
         assert_arrays_within_bound(f"dweights[{i}] (dL/dW_{i + 1})", a, e, b, context)
     if (actual.biases is None) != (expected.biases is None):
         raise AssertionError(f"dL/db ({context}): one side has bias gradients and the other has none")
-    if expected.biases is not None:
+    if expected.biases is not None and actual.biases is not None:
+        assert bounds.biases is not None, "bounds without bias terms for a network with biases"
         for i, (a, e, b) in enumerate(zip(actual.biases, expected.biases, bounds.biases, strict=True)):
             assert_arrays_within_bound(f"dbiases[{i}] (dL/db_{i + 1})", a, e, b, context)
     if actual.x is not None and expected.x is not None:

@@ -175,9 +175,10 @@ def branch_assignments(net: network.Network, bounds: Bounds, impl) -> list[tuple
     for values in itertools.product(*choices):
         layers: list[np.ndarray | None] = [None] * net.depth
         for (layer, index), value in zip(sites, values, strict=True):
-            if layers[layer] is None:
-                layers[layer] = np.full(bounds.ambiguous[layer].shape, np.nan)
-            layers[layer][index] = value
+            current = layers[layer]
+            if current is None:
+                current = layers[layer] = np.full(bounds.ambiguous[layer].shape, np.nan)
+            current[index] = value
         assignments.append(tuple(layers))
     return assignments
 

@@ -55,7 +55,7 @@ class Exact(NamedTuple):
     def __matmul__(self, other: Exact) -> Exact:
         return Exact(self.ints @ other.ints, self.scale * other.scale)
 
-    def __add__(self, other: Exact) -> Exact:
+    def __add__(self, other: Exact) -> Exact:  # type: ignore[override]  # adds the maps, not the tuples
         common = fraction_gcd(self.scale, other.scale)
         return Exact(self.ints * _as_int(self.scale / common) + other.ints * _as_int(other.scale / common), common)
 
@@ -597,12 +597,13 @@ def affine_analysis(net: Network) -> AffineAnalysis:
             z = z * _as_int(z_scale / common)
             z[:, const] = z[:, const] + b.ints * _as_int(b.scale / common)
             z_scale = common
+        z_ranges: list[tuple[Fraction | None, Fraction | None]]
         if name in HOMOGENEOUS or name == "identity":
             z_ranges = _preactivation_ranges(net, layer, unit_ranges, z, z_scale, ranges, const)
             unit_ranges = [_image(name, r) for r in z_ranges]
         else:
             z_ranges = [(None, None)] * z.shape[0]  # not needed: only relu-type units use a sign
-            unit_ranges = [RANGES[name]] * z.shape[0]
+            unit_ranges = [RANGES[name]] * z.shape[0]  # type: ignore[list-item]  # an (lo, hi) pair, as _image's
         if name == "identity":
             values, scale = z, z_scale
             continue

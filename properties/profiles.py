@@ -13,6 +13,7 @@ Which profile is active: ``--hypothesis-profile`` when it names one of these, el
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.errors import InvalidArgument
@@ -23,7 +24,7 @@ ENV = "MLP_CROSSCHECK_PROFILE"
 # function_scoped_fixture: the `impl` fixture returns the same stateless wrapper for every example.
 # No explain phase: the lines it reports are the suite's own (the assert helpers), never the user's, and a
 # failure's report should be the claim, the numbers and the code that rebuilds the case.
-_COMMON = {
+_COMMON: dict[str, Any] = {
     "deadline": None,
     "phases": tuple(p for p in Phase if p is not Phase.explain),
     "suppress_health_check": [

@@ -93,7 +93,7 @@ def nonzero_products(a_mag: np.ndarray, b_mag: np.ndarray) -> np.ndarray:
     if a_nonzero.all() and b_nonzero.any(axis=-2).all():
         # Every row of a is nonzero and every column of b has a nonzero entry: every element has a nonzero
         # term. The common case (no dead unit, no zero sample), decided without a matrix product.
-        return np.True_
+        return np.asarray(True)
     return (a_nonzero.astype(np.float64) @ b_nonzero.astype(np.float64)) > 0
 
 
@@ -174,9 +174,13 @@ class Bounds(NamedTuple):
 
     def agree(self) -> Bounds:
         """Return the bound for comparing two implementations: ``bound_a + bound_b`` (twice this one)."""
-        twice = lambda arrays: None if arrays is None else tuple(2 * a for a in arrays)
+        twice = lambda arrays: tuple(2 * a for a in arrays)
         return self._replace(
-            out=2 * self.out, loss=2 * self.loss, weights=twice(self.weights), biases=twice(self.biases), x=2 * self.x
+            out=2 * self.out,
+            loss=2 * self.loss,
+            weights=twice(self.weights),
+            biases=None if self.biases is None else twice(self.biases),
+            x=None if self.x is None else 2 * self.x,
         )
 
 
@@ -267,8 +271,9 @@ def gradient_bounds(
         name, z, ez = net.activations[layer], cache.preactivations[layer], e_z[layer]
         consts, kink = CONSTANTS[name], activations.get(name).kink
         s = activations.derivative(name, z, kink_derivatives.get(name))
-        if branches is not None and branches[layer] is not None:
-            s = np.where(np.isnan(branches[layer]), s, branches[layer])
+        chosen = None if branches is None else branches[layer]
+        if chosen is not None:
+            s = np.where(np.isnan(chosen), s, chosen)
         if name == "identity":
             s_err = np.zeros_like(z)  # sigma' = 1 exactly
         elif kink is None:

@@ -1,6 +1,6 @@
 """Every check of property families 4-7 fails on a planted bug, and passes on the correct implementation.
 
-Each pair below runs one ``check_<claim>`` of ``properties/test_{collapse,nonlinear_does_not_collapse,training,
+Each pair below runs one ``check_<claim>`` of ``properties/claims/{collapse,nonlinear_does_not_collapse,training,
 conservation}.py`` on one fixed case: ``_should_pass`` with the NumPy reference's backend, ``_should_fail`` with
 a planted bug (an implementation of the contract, or a wrong helper: a collapse, a criterion, a trainer) that
 the check must reject with an ``AssertionError``. The bugs are small and plausible -- each would survive a

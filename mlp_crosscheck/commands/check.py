@@ -42,7 +42,6 @@ FAMILY_TITLES = {
     "nonlinear_does_not_collapse": "non-collapse",
     "conservation": "conservation laws",
     "training": "training",
-    "targeted_both_entry_points": "both entry points agree",
 }
 
 
@@ -254,7 +253,7 @@ def format_summary(rows: list[dict[str, Any]]) -> str:
         if row["reported"]:
             notes.append(f"- {title}: {_shorten(row['reported'], 240)}")
         notes += [f"- {title}: {note}" for note in row.get("notes", [])]
-    warned = defaultdict(int)
+    warned: defaultdict[str, int] = defaultdict(int)
     for row in rows:
         warned[row["implementation"]] += row["warnings"]
     notes += [

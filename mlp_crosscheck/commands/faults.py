@@ -170,13 +170,14 @@ def run_suite(
             cmd.append(f"--hypothesis-seed={seed}")
         env = {**os.environ, LOG_ENV: str(log), FIRST_CATCH_ENV: "1" if first_catch else "0"}
         if show_output:
-            proc = subprocess.run(cmd, cwd=REPO, env=env, check=False)
+            code = subprocess.run(cmd, cwd=REPO, env=env, check=False).returncode
             tail = ""
         else:
             proc = subprocess.run(cmd, cwd=REPO, env=env, check=False, capture_output=True, text=True)
+            code = proc.returncode
             tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-30:])
         records = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-    return records, proc.returncode, tail
+    return records, code, tail
 
 
 # -----------------------------------------------------------------------------------------------------------

@@ -142,12 +142,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     impl = _impl_of(item)
     if impl is None or not (report.when == "call" or report.outcome != "passed"):
         return  # one record per test: its call, or the setup/teardown phase that failed or skipped
-    params = {k: _param_text(v) for k, v in item.callspec.params.items() if k != "impl"}
+    callspec = getattr(item, "callspec", None)
+    params = {k: _param_text(v) for k, v in (callspec.params.items() if callspec else ()) if k != "impl"}
     record: dict[str, Any] = {
         "impl": impl.name,
         "impl_file": str(Path(getattr(impl.module, "__file__", "") or "").resolve()) or None,
         "property": getattr(item, "originalname", item.name),
-        "module": item.module.__name__ if getattr(item, "module", None) else None,
+        "module": getattr(getattr(item, "module", None), "__name__", None),
         "params": params,
         "nodeid": item.nodeid,
         "when": report.when,
@@ -242,9 +243,9 @@ def counterexample_size(exc: BaseException) -> dict[str, Any] | None:
     for e in _exceptions(exc):
         for note in getattr(e, "__notes__", ()):
             case = _case_from_note(note)
-            net = None if case is None else case["net"]
-            if net is None or not hasattr(net, "weights"):
+            if case is None or not hasattr(case["net"], "weights"):
                 continue
+            net = case["net"]
             x = case.get("x")
             parameters = sum(w.size for w in net.weights) + sum(b.size for b in (net.biases or ()))
             sizes.append(
