@@ -7,6 +7,8 @@ statelessness, finiteness and bitwise reproducibility are compared here.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -140,7 +142,7 @@ def check_outputs_are_finite_where_the_reference_is(impl, net, x, y) -> None:
         # Reference in the network's own dtype: an overflow the dtype forces on everyone is not a defect.
         ref_out = network.forward(net, x)[0]
         ref_loss, ref_grads = network.loss_and_gradients(net, x, y)
-        expected = {"forward output": ref_out, "loss": np.float64(ref_loss)}
+        expected: dict[str, Any] = {"forward output": ref_out, "loss": np.float64(ref_loss)}
         expected.update({f"dL/dW_{i + 1}": g for i, g in enumerate(ref_grads.weights)})
         expected.update({f"dL/db_{i + 1}": g for i, g in enumerate(ref_grads.biases or ())})
         expected["dL/dx"] = ref_grads.x
@@ -163,7 +165,8 @@ def check_no_state_is_carried_between_calls(impl, case_a, case_b) -> None:
         first = _results(impl, *case_a)
         _results(impl, *case_b)
         again = _results(impl, *case_a)
-        assert_results_agree_within_bound(impl, *case_a, first, again, f"{impl.name}, case A before and after case B")
+        net, x, y = case_a
+        assert_results_agree_within_bound(impl, net, x, y, first, again, f"{impl.name}, case A before and after case B")
 
 
 def check_bitwise_reproducibility(impl, activation: str, dtype, bitwise_required: bool) -> None:

@@ -71,7 +71,11 @@ def groups(net: Network) -> list[Group]:
 
 
 def _array(group: Group, net: Network, x: np.ndarray) -> np.ndarray:
-    return {"W": lambda: net.weights[group.layer], "b": lambda: net.biases[group.layer], "x": lambda: x}[group.kind]()
+    if group.kind == "x":
+        return x
+    arrays = net.weights if group.kind == "W" else net.biases
+    assert arrays is not None, "a bias group of a network without biases"
+    return arrays[group.layer]
 
 
 def _entry(group: Group, quantities) -> np.ndarray:
@@ -91,6 +95,7 @@ def _with_entry(group: Group, net: Network, x: np.ndarray, index: tuple, value: 
         return net, x
     weights, biases = list(net.weights), None if net.biases is None else list(net.biases)
     target = weights if group.kind == "W" else biases
+    assert target is not None, "a bias group of a network without biases"
     target[group.layer] = target[group.layer].copy()
     target[group.layer][index] = value
     return Network(tuple(weights), None if biases is None else tuple(biases), net.activations), x

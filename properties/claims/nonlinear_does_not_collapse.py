@@ -287,7 +287,7 @@ def _replace_layers(net: Network, layer: int, w_in, b_in, w_out) -> Network:
     weights[layer], weights[layer + 1] = w_in, w_out
     if biases is not None:
         biases[layer] = b_in
-    return Network(weights, biases, net.activations)
+    return Network(tuple(weights), None if biases is None else tuple(biases), net.activations)
 
 
 @st.composite
@@ -324,8 +324,7 @@ def degenerate_cases(draw, impl, kind: str, dtype) -> strategies.Case:
         w_out = np.concatenate([net.weights[1], -net.weights[1]], axis=0)
         net = _replace_layers(net, 0, w_in, b_in, w_out)
     elif kind == "output_ignores_hidden":
-        weights = [*net.weights[:-1], np.zeros_like(net.weights[-1])]
-        net = Network(weights, net.biases, net.activations)
+        net = Network((*net.weights[:-1], np.zeros_like(net.weights[-1])), net.biases, net.activations)
     else:
         raise ValueError(kind)
     x = draw(strategies.batches(net), label="x")
@@ -383,7 +382,7 @@ def all_active_relu_cases(draw, dtype) -> strategies.Case:
         b = np.nextafter((1.0 - z.min(axis=0)).astype(dtype), np.inf)  # about 1 above the smallest entry
         biases.append(b.astype(dtype))
         a = np.maximum(z + b, 0)
-    net = Network(weights, biases, net.activations)
+    net = Network(tuple(weights), tuple(biases), net.activations)
     pre = exact_forward(net, x)
     assume(all(all(v > 0 for v in z.ints.ravel()) for z in pre))  # float64 slack can miss; rare
     return strategies.Case(net, x, np.zeros((x.shape[0], net.widths[-1]), dtype))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from mlp_crosscheck.backends.contract import Result
@@ -92,7 +92,7 @@ def check_run_is_gradient_descent(recorded: RecordedRun) -> None:
     for epoch, (net, result, after) in enumerate(zip(run.networks, recorded.results, following, strict=True)):
         if run.costs[epoch] != result.loss:
             raise AssertionError(f"epoch {epoch}: recorded cost {run.costs[epoch]!r} is not the loss {result.loss!r}")
-        pairs = [("W", net.weights, result.weights, after.weights)]
+        pairs: list[tuple[str, Any, Any, Any]] = [("W", net.weights, result.weights, after.weights)]
         if net.biases is not None:
             pairs.append(("b", net.biases, result.biases, after.biases))
         for name, old, grads, new in pairs:
