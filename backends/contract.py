@@ -12,7 +12,7 @@ here) and the declarations ``KINK_DERIVATIVES`` (``properties/kink_conventions.p
 ``bitwise_required`` fixture). The README's contract section lists every requirement and the property that
 checks it.
 
-Design constraints a reader must not break:
+Invariants:
 - ``Implementation`` hands the module *copies* of every array and checks afterwards that the copies are
   unchanged: a module that mutates its inputs is reported, and the caller's arrays are never touched.
 - Every breach (missing function, unknown activation or dtype declared, exception, wrong type, shape or

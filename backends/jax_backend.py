@@ -1,6 +1,6 @@
 """JAX backend: the network in jax.numpy, gradients from jax.grad, activations from jax.nn.
 
-Design constraints a reader must not break:
+Invariants:
 - Gradients come from ``jax.value_and_grad`` only; nothing here re-derives a derivative by hand.
 - Activations are jax.nn's own, configured to mean the reference's function: ``gelu(approximate=False)``
   (jax's default is the tanh approximation), ``leaky_relu(negative_slope=0.01)``, ``elu(alpha=1)``.
@@ -14,9 +14,8 @@ Design constraints a reader must not break:
 - Shapes are bucketed so that JAX compiles once per (bias or not, dtype, width bucket, batch bucket), not
   once per architecture, depth and batch size: every width is zero-padded up to the bucket of the widest
   layer, ``bucket(max n_l)`` (16, 128, or the next power of two above), the batch up to ``bucket(batch)``, and
-  the depth up to ``depth_bucket`` (8) with exact identity layers. Per-layer buckets and depths gave
-  thousands of programs for the depth-8, width-64 networks the properties draw, a compile of about a second
-  each and gigabytes of cached programs (a pytest-xdist worker crashed). Padding is
+  the depth up to ``depth_bucket`` (8) with exact identity layers (per-layer buckets would compile
+  thousands of programs for the networks the properties draw, each costing about a second). Padding is
   exact: padded units have zero incoming and outgoing weights and zero bias, so they add exact zeros to
   every real sum; padded rows and output columns are masked out of the loss (``(out - y) * mask``, mask 1
   or 0), so their residual and every gradient flowing from them is exactly 0.

@@ -1,6 +1,6 @@
 """PyTorch backend: the network in torch, gradients from torch.autograd, activations from torch.nn.functional.
 
-Design constraints a reader must not break:
+Invariants:
 - Gradients come from autograd only; nothing here may re-derive a derivative by hand (that would check nothing).
 - Activations are torch's own, configured to mean exactly the reference's function: ``F.gelu`` with
   ``approximate="none"`` (the exact erf form), ``F.leaky_relu`` with slope 0.01, ``F.elu`` with alpha 1, and

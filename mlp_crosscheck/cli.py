@@ -1,6 +1,6 @@
 """The ``mlp-crosscheck`` command line: a small dispatch table of subcommands.
 
-Design constraints a reader must not break:
+Invariants:
 - A subcommand is one module and one line in ``SUBCOMMANDS``. The module defines ``HELP`` (a one-line
   summary, also its ``--help`` description), ``add_arguments(parser)`` and ``run(args) -> int`` (the exit code).
 - Subcommand modules are imported when the parser is built, and must themselves import no framework at

@@ -12,7 +12,7 @@ Options (``pytest --help``, group "mlp-crosscheck"):
   it, that is reported, and repeated calls need only agree within the rounding-error bound).
 - ``--hypothesis-profile dev|ci|thorough`` picks the claims' profile (``properties/profiles.py``).
 
-Design constraints a reader must not break:
+Invariants:
 - Installed, this module is imported by every pytest run in the environment, including ones that have
   nothing to do with mlp-crosscheck: it imports no framework and no NumPy at module level, loads no Hypothesis
   profile globally, and parametrizes only the claims (tests marked ``mlp_crosscheck``), never a user's own

@@ -1,14 +1,16 @@
 """pytest and Hypothesis helpers shared by the property modules.
 
-Design constraints a reader must not break:
+Invariants:
 - Activations, dtypes and implementations are parametrized with pytest, never sampled by Hypothesis: each
   combination gets its own examples and its own test id (``[jax-float32-tanh]``). Hypothesis's choice among a
   few options leans towards the first ones, and a sampled option can go unexercised for a whole run.
 - The comparison baseline is the reference evaluated in float64 on the exact float64 cast of the case. It is
   within the float64 bound of the exact result, which is far below any float32 bound, so comparing an
   implementation with it against ``Bounds.agree()`` (twice one implementation's bound) is rigorous.
-- At an exact kink the reference reproduces the framework's documented convention (``kink_conventions``);
-  near a kink, where the branch is undetermined by the maths, the example is rejected by a named assume.
+- At an exact kink the reference reproduces the implementation's declared convention (``kink_conventions``);
+  near a kink, where rounding decides the branch, the gradients must agree with the reference on one of the
+  ways of taking those branches (``assert_gradients_agree_on_some_branch``); an example with more than
+  ``MAX_BRANCH_ASSIGNMENTS`` ways is rejected, counted.
 - Every failure carries the case as code that rebuilds it (``attach_reproduction``).
 """
 

@@ -6,7 +6,7 @@ floor of a data set (``least_squares_floor``), exact ranks, the exactly collapse
 (``input_jacobian``), second differences along lines as witnesses of non-affinity (``second_differences``),
 and an exact criterion that proves a network affine on all of R^n (``affine_analysis``).
 
-Design constraints a reader must not break:
+Invariants:
 - Exact where the claim is exact. Every finite float is a dyadic rational ``m 2^e``, so a float matrix is an
   integer matrix times a power of two, and sums and products of them are again exact integers (Python ints,
   held in NumPy object arrays, so that ``@`` runs the integer loops in C). Where a non-dyadic factor appears

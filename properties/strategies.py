@@ -1,6 +1,6 @@
 """Hypothesis strategies for networks, inputs and targets, drawn across value regimes.
 
-Design constraints a reader must not break:
+Invariants:
 - Hypothesis draws only a handful of integers, booleans and choices per example: the architecture, one seed
   per array family, the regime flags and a scale. Every array is then built by a NumPy ``Generator`` seeded
   with a drawn integer. Drawing each float through Hypothesis (``hypothesis.extra.numpy.arrays``) costs
@@ -14,12 +14,10 @@ Design constraints a reader must not break:
   values drawn from a strategy are checked when drawn. Both raise ``InvalidArgument`` naming the option.
 - The regime switches all shrink to "off" and the scale to "unit", so a shrunk failure shows the plainest
   network that still fails; the regimes are documented at ``networks``, ``batches`` and ``targets``.
-- Hypothesis draws the lowest value of a small integer range about 40 % of the time (measured with 6.155:
-  0.44 for 0..3, 0.37 for 0..7), so every choice here puts the plain case at index 0 and gives the cases
-  that must be frequent (batch 1, batch = width, each activation of "mixed") their own indices or a
-  rotation. Frequencies over 3000 ``cases`` draws: seed architecture 22 %, bottleneck 24 %, batch 1 21 %,
-  batch = a width >= 2 49 %, some |pre-activation| >= 50 22 %. With ``large=True`` (``shapes``), 26 % of the
-  draws are large (depth 5-8, widths to 64, batch 17-128 or 1).
+- Hypothesis draws the lowest value of a small integer range far more often than the others, so every
+  choice here puts the plain case at index 0 and gives the cases that must be frequent (batch 1, batch =
+  width, each activation of "mixed", the large regime of ``shapes``) their own indices or a rotation;
+  ``tests/meta/test_strategies.py`` measures that each is drawn often enough.
 """
 
 from __future__ import annotations

@@ -30,12 +30,13 @@ def initial_network(activation: str = "identity", dtype=np.float64, seed: int = 
     """Return the post's initial 3-4-10-1 network: ``randn(3,4)``, ``randn(4,10)``, ``randn(10,1)`` in order."""
     # RandomState(seed) is the same legacy stream as np.random.seed(seed), without touching global state.
     rs = np.random.RandomState(seed)
-    weights = [rs.randn(m, n).astype(dtype) for m, n in itertools.pairwise(ARCHITECTURE)]
-    return Network(weights, None, [activation] * (len(ARCHITECTURE) - 1))
+    weights = tuple(rs.randn(m, n).astype(dtype) for m, n in itertools.pairwise(ARCHITECTURE))
+    return Network(weights, None, (activation,) * (len(ARCHITECTURE) - 1))
 
 
-# (weights, biases, activations, x, y) -> (loss, dweights, dbiases): the contract's loss_and_gradients.
-GradientFn = Callable[..., tuple]
+# (net, x, y) -> (loss, dweights, dbiases, ...): an Implementation's checked loss_and_gradients, or the
+# reference's reference.network.loss_and_gradients (whose (loss, Gradients) unpacks the same way).
+GradientFn = Callable[[Network, np.ndarray, np.ndarray], tuple]
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ def train(loss_and_gradients: GradientFn, net: Network, x, y, lr=LEARNING_RATE, 
         loss, dws, dbs = loss_and_gradients(net, x, y)[:3]
         networks.append(net)
         costs.append(loss)
-        weights = [w - lr * g for w, g in zip(net.weights, dws, strict=True)]
-        biases = None if net.biases is None else [b - lr * g for b, g in zip(net.biases, dbs, strict=True)]
+        weights = tuple(w - lr * g for w, g in zip(net.weights, dws, strict=True))
+        biases = None if net.biases is None else tuple(b - lr * g for b, g in zip(net.biases, dbs, strict=True))
         net = Network(weights, biases, net.activations)
     return TrainingRun(tuple(networks), np.array(costs), net)

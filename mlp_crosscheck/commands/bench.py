@@ -13,7 +13,7 @@ Two tables, each measured in one run on this machine:
 2. Networks per second: the sweep (generation, reference, bounds, backend, comparison) against the raw batched
    forward+backward of each framework (the sweep's own batched call, without anything else).
 
-Design constraints a reader must not break:
+Invariants:
 - Prints figures, asserts nothing about speed; a check that fails during a timed loop is counted and printed.
 - Times are CPU seconds of this process (``time.process_time``), so other load on a shared machine does not
   inflate them; with one thread per framework they are one core's work.

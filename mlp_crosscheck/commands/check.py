@@ -10,7 +10,7 @@ and ends with one row per implementation x claim family: passed / FAILED / not a
 worst error-to-bound ratio seen, and the first failure's reason. Exit codes are pytest's: 0 all passed,
 1 a claim failed, 2 interrupted, 3 internal error, 4 usage error (a target that cannot be loaded), 5 nothing ran.
 
-Design constraints a reader must not break:
+Invariants:
 - The verdict must be the one the plugin gives in the user's own project and in the clone: the same claims,
   the same profile objects, the same implementation wrapper. So the run is isolated from the caller's
   pytest configuration (an empty ini file in a temporary rootdir), and judged only by the claims.

@@ -11,7 +11,7 @@ caught and every correct alternative passes, 1 otherwise, 2 when the suite could
     mlp-crosscheck faults --first-catch --workers 2 --json matrix.json
     mlp-crosscheck faults --profile dev --seed 3   # one reproducible run of the random dev profile
 
-Design constraints a reader must not break:
+Invariants:
 - The suite runs in a subprocess, so that the faults' module-level state (caches, accumulating buffers:
   some faults are stateful on purpose) and the frameworks never enter the calling process, and so that
   ``mlp-crosscheck --help`` stays free of imports. The per-test records come back through a JSON-lines file

@@ -6,14 +6,14 @@ the implementation (its ``NAME`` and file), the property (the test function), th
 activation, ...), the outcome, and for a failure the ordinal of the first failing example Hypothesis ran and
 the size of the shrunk counterexample.
 
-Design constraints a reader must not break:
+Invariants:
 - Only tests that take the ``impl`` fixture with an ``--impl`` module are kept; the rest are deselected
   (tests of the helpers, and built-in backends, say nothing about a planted fault).
 - The example count comes from wrapping the test's ``.hypothesis.inner_test``, which Hypothesis documents
   as reassignable to "insert custom logic into the execution of each case" (``HypothesisHandle``). The
   wrapper keeps the function's source and signature (``functools.wraps``), from which ``derandomize`` hashes
   its seed, so the ``ci`` profile generates exactly the examples it generates without the plugin. (Hypothesis's
-  observability callbacks would give the same count, but serialise every drawn array to JSON: +40 % time.)
+  observability callbacks would give the same count, but serialise every drawn array to JSON.)
 - The counterexample's size is read from the reproduction note the properties attach to a failure
   (``properties.helpers.attach_reproduction``: Python that rebuilds ``net``, ``x``, ``y``), or failing that
   from Hypothesis's own ``Draw n (label): Case(...)`` note (``strategies.Case``'s repr is code too).

@@ -5,7 +5,7 @@ initial weights, prints one table (costs, rounded outputs against y, the collaps
 and every backend's largest difference from the NumPy run), and writes ``report.json`` and a figure into
 ``--out``.
 
-Design constraints a reader must not break:
+Invariants:
 - Every backend trains through ``reference.seed.train``, whose update ``w - lr * g`` is done in NumPy for all
   of them, from the same initial network: runs differ only where the backends' losses and gradients do.
 - The NumPy reference always runs: it is the baseline that every other run is compared with, epoch by epoch.

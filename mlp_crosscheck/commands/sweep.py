@@ -7,14 +7,14 @@ each network's values with the baseline elementwise against ``bounds.agree()`` -
 properties use. It ends with a summary: networks checked, the distribution of error/bound ratios per backend
 and quantity, where the time went, and every failure with the ``(seed, index)`` that rebuilds it.
 
-Design constraints a reader must not break:
+Invariants:
 - Reproducible by index: network ``i`` of seed ``s`` depends on ``(s, i)`` and the shape options (widths,
   activations, dtype, batch, biases) only -- never on ``--chunk``, ``--networks`` or the backends. It comes
   from generation block ``i // GENERATION_BLOCK``, drawn by ``np.random.default_rng([s, block])`` in this
   order: ``W_1 .. W_L``, then ``b_1 .. b_L`` (with biases), then ``x``, then ``y``, each one call
   ``rng.random((GENERATION_BLOCK, *shape))`` mapped to ``a * (2 u - 1)`` (``a`` per family: ``_families``),
   in float64, then cast once to the dtype; network ``i`` is position ``i % GENERATION_BLOCK`` of its block.
-  ``rebuild`` redraws one block and returns that network. Uniform draws cost a fifth of normal ones.
+  ``rebuild`` redraws one block and returns that network.
 - The baseline is ``reference.batched`` in float64; the bounds reuse its forward and backward pass
   (``forward64``/``backward64``), never another implementation's values.
 - Each built-in backend evaluates a chunk with its own ``Batched`` class (``backends.batched``): its
@@ -34,8 +34,7 @@ Design constraints a reader must not break:
   ``--show-failures`` failures get the assert helper's full message. The exact maximum ratio per quantity
   comes from every network; p50 and p99 from every ``--sample-every``-th network.
 - Times are CPU seconds of the process (other load on a shared machine does not inflate them). The sweep
-  asks glibc to keep freed memory (``_keep_freed_memory``): its ~1 MB temporaries were otherwise unmapped
-  and page-faulted back at every NumPy operation, 5-10x slower.
+  keeps freed memory for reuse (``_keep_freed_memory``; docs/speed.md says why).
 - No framework is imported at module level: ``mlp-crosscheck --help`` must work without torch or jax.
 """
 
