@@ -231,19 +231,31 @@ class Implementation:
         return float(loss)
 
 
-def as_module(name: str, activations, dtypes, net, **declarations) -> SimpleNamespace:
-    """Return a module-like namespace exposing ``net``'s contract functions (for a backend on another device).
+# What a module declares besides its functions; a backend's instance on another device declares the same.
+DECLARATIONS = (
+    "NAME",
+    "ACTIVATIONS",
+    "DTYPES",
+    "KINK_DERIVATIVES",
+    "FLUSHES_SUBNORMALS",
+    "RECORDED_WITH",
+    "DETERMINISTIC",
+)
 
-    ``declarations``: the module's other attributes (``KINK_DERIVATIVES``, ``FLUSHES_SUBNORMALS``, ...).
+
+def as_module(module: Any, net: Any) -> SimpleNamespace:
+    """Return ``module``'s contract with its functions computed by ``net`` (a backend's instance on a device).
+
+    ``net`` has ``forward`` and ``loss_and_input_gradients``; the declarations are ``module``'s own.
     """
+    declared = {k: getattr(module, k) for k in DECLARATIONS if hasattr(module, k)}
     return SimpleNamespace(
-        NAME=name,
-        ACTIVATIONS=tuple(activations),
-        DTYPES=tuple(dtypes),
+        **declared,
         forward=net.forward,
-        loss_and_gradients=net.loss_and_gradients,
+        loss_and_gradients=lambda weights, biases, activations, x, y: net.loss_and_input_gradients(
+            weights, biases, activations, x, y
+        )[:3],
         loss_and_input_gradients=net.loss_and_input_gradients,
-        **declarations,
     )
 
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 from collections import Counter
 from collections.abc import Callable
 from types import SimpleNamespace
@@ -186,29 +187,20 @@ class JaxNetwork:
             dbs = None if biases is None else [crop(g, b) for g, b in zip(dbs[:real], biases, strict=True)]
             return float(loss), dws, dbs, crop(dx, x)
 
-    def loss_and_gradients(self, weights, biases, activations, x, y):
-        loss, dws, dbs, _ = self.loss_and_input_gradients(weights, biases, activations, x, y)
-        return loss, dws, dbs
-
 
 def on_device(device: str) -> SimpleNamespace:
     """Return this backend's contract functions computing on ``device``, as a module-like namespace."""
-    return as_module(
-        NAME,
-        ACTIVATIONS,
-        DTYPES,
-        JaxNetwork(device),
-        KINK_DERIVATIVES=KINK_DERIVATIVES,
-        FLUSHES_SUBNORMALS=FLUSHES_SUBNORMALS,
-        RECORDED_WITH=RECORDED_WITH,
-    )
+    return as_module(sys.modules[__name__], JaxNetwork(device))
 
 
 # The module-level contract functions run on MLP_CROSSCHECK_DEVICE (default cpu); see on_device for others.
 _default = JaxNetwork(os.environ.get("MLP_CROSSCHECK_DEVICE", "cpu"))
 forward = _default.forward
-loss_and_gradients = _default.loss_and_gradients
 loss_and_input_gradients = _default.loss_and_input_gradients
+
+
+def loss_and_gradients(weights, biases, activations, x, y):
+    return loss_and_input_gradients(weights, biases, activations, x, y)[:3]
 
 
 class Batched:

@@ -19,6 +19,7 @@ baselines that ``mlp-crosscheck bench`` measures against, and torch's recorded b
 from __future__ import annotations
 
 import os
+import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -94,29 +95,20 @@ class TorchNetwork:
         dbs = None if bs is None else [self._numpy(g) for g in grads[len(ws) : -1]]
         return loss.item(), dws, dbs, self._numpy(grads[-1])
 
-    def loss_and_gradients(self, weights, biases, activations, x, y):
-        loss, dws, dbs, _ = self.loss_and_input_gradients(weights, biases, activations, x, y)
-        return loss, dws, dbs
-
 
 def on_device(device: str) -> SimpleNamespace:
     """Return this backend's contract functions computing on ``device``, as a module-like namespace."""
-    return as_module(
-        NAME,
-        ACTIVATIONS,
-        DTYPES,
-        TorchNetwork(device),
-        KINK_DERIVATIVES=KINK_DERIVATIVES,
-        FLUSHES_SUBNORMALS=FLUSHES_SUBNORMALS,
-        RECORDED_WITH=RECORDED_WITH,
-    )
+    return as_module(sys.modules[__name__], TorchNetwork(device))
 
 
 # The module-level contract functions run on MLP_CROSSCHECK_DEVICE (default cpu); see on_device for others.
 _default = TorchNetwork(os.environ.get("MLP_CROSSCHECK_DEVICE", "cpu"))
 forward = _default.forward
-loss_and_gradients = _default.loss_and_gradients
 loss_and_input_gradients = _default.loss_and_input_gradients
+
+
+def loss_and_gradients(weights, biases, activations, x, y):
+    return loss_and_input_gradients(weights, biases, activations, x, y)[:3]
 
 
 def set_threads(threads: int) -> None:

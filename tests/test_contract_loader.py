@@ -258,28 +258,32 @@ def test_a_missing_framework_is_a_one_line_reason(monkeypatch):
         backends.builtin("tf")
 
 
-def test_as_module_exposes_an_objects_methods_as_the_contract():
-    # The torch and jax backends on another device are objects; as_module makes one look like a module.
+def test_as_module_exposes_an_objects_methods_with_the_modules_declarations():
+    # The torch and jax backends on another device are objects; as_module makes one look like their module.
+    from types import SimpleNamespace
+
     from mlp_crosscheck.backends.contract import as_module
 
     class OnDevice:
-        def forward(self, w, b, a, x, y=None):  # y: so that every entry point takes one call below
+        def forward(self, w, b, a, x):
             return ("forward", self)
 
-        def loss_and_gradients(self, w, b, a, x, y):
-            return ("loss_and_gradients", self)
-
         def loss_and_input_gradients(self, w, b, a, x, y):
-            return ("loss_and_input_gradients", self)
+            return ("loss", "dweights", "dbiases", "dx", self)
 
+    declared = SimpleNamespace(
+        NAME="planted", ACTIVATIONS=("tanh", "relu"), DTYPES=("float64",), KINK_DERIVATIVES={"relu": 1.0}
+    )
     net = OnDevice()
-    module = as_module("planted", ["tanh", "relu"], ["float64"], net)
+    module = as_module(declared, net)
     impl = Implementation(module)
     assert (impl.name, impl.activations, impl.dtypes) == ("planted", {"tanh", "relu"}, {"float64"})
-    assert (module.ACTIVATIONS, module.DTYPES) == (("tanh", "relu"), ("float64",))
+    assert module.KINK_DERIVATIVES == {"relu": 1.0}
+    assert not hasattr(module, "FLUSHES_SUBNORMALS")  # what the module does not declare stays undeclared
     assert impl.has_input_gradient
-    for name in ("forward", "loss_and_gradients", "loss_and_input_gradients"):
-        assert getattr(module, name)(*[None] * 5) == (name, net)
+    assert module.forward(*[None] * 4) == ("forward", net)
+    assert module.loss_and_input_gradients(*[None] * 5) == ("loss", "dweights", "dbiases", "dx", net)
+    assert module.loss_and_gradients(*[None] * 5) == ("loss", "dweights", "dbiases")
 
 
 def test_a_file_named_like_a_builtin_backend_is_held_to_its_own_declarations_not_the_backends(tmp_path) -> None:
