@@ -90,3 +90,16 @@ def claim_settings(fraction: float = 1.0) -> settings:
     if fraction == 1.0:
         return settings(profile)
     return settings(profile, max_examples=max(10, round(profile.max_examples * fraction)))
+
+
+# For hypothesis.find in the suite's own tests (a planted bug's counterexample, a strategy's rare case): a
+# fixed, reproducible search of 300 generated examples, no shrinking, no database, no health checks.
+FIND = settings(
+    _BASE,
+    max_examples=300,
+    derandomize=True,
+    database=None,
+    phases=[Phase.generate],
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, Phase, find, settings
+from hypothesis import find
 from mlp_crosscheck.backends.contract import Implementation
-from mlp_crosscheck.properties import helpers
+from mlp_crosscheck.properties import helpers, profiles
 from mlp_crosscheck.properties.claims.contract import (
     check_inputs_are_not_mutated,
     check_no_state_is_carried_between_calls,
@@ -49,14 +49,7 @@ from mlp_crosscheck.reference.network import Gradients, Network
 from mlp_crosscheck import backends
 
 PLANTED = Path(__file__).parent / "faults"
-FIND = settings(
-    max_examples=300,
-    derandomize=True,
-    database=None,
-    phases=[Phase.generate],
-    deadline=None,
-    suppress_health_check=list(HealthCheck),
-)
+FIND = profiles.FIND  # hypothesis.find's settings for planting and finding counterexamples
 
 
 def planted(name: str) -> Implementation:

@@ -15,19 +15,13 @@ from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument, NoSuchExample
+from mlp_crosscheck.properties import profiles
 from mlp_crosscheck.properties import strategies as ps
 from mlp_crosscheck.properties.strategies import Case
 from mlp_crosscheck.reference import activations as vocabulary
 from mlp_crosscheck.reference.network import Network, forward, loss_and_gradients
 
-FIND = settings(
-    max_examples=300,
-    derandomize=True,
-    database=None,
-    phases=[Phase.generate],
-    deadline=None,
-    suppress_health_check=list(HealthCheck),
-)
+FIND = profiles.FIND  # hypothesis.find's settings for planting and finding counterexamples
 VALIDITY = settings(max_examples=60, derandomize=True, database=None, deadline=None)
 MIXED_CASES = ps.cases(activations="mixed", dtype="float64")
 
