@@ -3,7 +3,7 @@
 Every bound here is an elementwise bound on ``|computed - exact|`` for ONE implementation that evaluates the
 network in the network's dtype (unit roundoff ``u = 2^-24`` for float32, ``2^-53`` for float64), in any
 summation order, with or without FMA. Two correct implementations ``a`` and ``b`` therefore satisfy
-``|a - b| <= bound_a + bound_b = 2 * bound`` elementwise; that is the agreement test (``agree_bound``).
+``|a - b| <= bound_a + bound_b = 2 * bound`` elementwise; that is the agreement test (``Bounds.agree``).
 
 The model (Higham, *Accuracy and Stability of Numerical Algorithms*, 2nd ed., 3.1 and 3.5):
 
@@ -16,7 +16,7 @@ The model (Higham, *Accuracy and Stability of Numerical Algorithms*, 2nd ed., 3.
 
   where ``M_{l-1} >= |A_{l-1}|`` bounds any implementation's computed magnitudes (below), ``Lip(sigma)`` is
   the activation's Lipschitz constant (mean-value theorem: ``|sigma(z^) - sigma(z)| <= Lip |z^ - z|``) and the
-  second term is the error of evaluating sigma itself (``ACCURACY`` below).
+  second term is the error of evaluating sigma itself (``C_VALUE`` below).
 - Backward, with ``D_l = dL/dA_l`` (error bound ``F_l``) and ``delta_l = D_l * sigma'(Z_l)`` (bound ``G_l``)::
 
       F_L      = E_L + u |A_L - y|                              (the residual, one subtraction)
@@ -32,10 +32,11 @@ The model (Higham, *Accuracy and Stability of Numerical Algorithms*, 2nd ed., 3.
   for a float32 network's inputs) and add twice the error bound: the float64 values are within one bound
   of the exact ones, and any implementation's values within one more.
 - Kinks: ``Lip(relu') = 0`` holds only away from the kink. Where ``|Z - kink| <= E_Z`` the branch a correct
-  implementation takes is not determined by the maths (``Bounds.ambiguous``); properties exclude such draws
-  with a named ``assume``. Where ``Z`` sits exactly on the kink *and* ``E_Z = 0`` (every product is exactly
-  zero), every implementation computes ``Z == 0`` exactly, and the framework's kink convention decides; the
-  properties compare those through the kink table, not through a tolerance.
+  implementation takes is not determined by the maths (``Bounds.ambiguous``); properties check each way of
+  taking those branches (``gradient_bounds(branches=...)``) or reject the draw. Where ``Z`` sits exactly on
+  the kink *and* ``E_Z = 0`` (every product is exactly zero), every implementation computes ``Z == 0``
+  exactly, and the framework's kink convention decides; the properties compare those through the kink
+  table, not through a tolerance.
 - Underflow (Higham 2.1, eq. 2.8): a result below the smallest normal number ``tiny`` is not within a
   relative ``u`` of exact. With IEEE gradual underflow a multiplication adds an absolute error of at most half
   the smallest subnormal and additions are exact; but an implementation may also flush subnormal results to
@@ -55,32 +56,51 @@ The model (Higham, *Accuracy and Stability of Numerical Algorithms*, 2nd ed., 3.
   compare NaN and infinity positions exactly.
 
 The bounds are computed in float64 for both dtypes (their own rounding is ~1e-16 relative, negligible next to
-the factors ``gamma`` they carry).
+the factors ``gamma`` they carry), each formula as written above, not regrouped (``gamma M |W| + E |W|`` and
+``(gamma M + E) |W|`` round differently), so that a rewrite of the code can be checked bit for bit against the
+bounds it replaces.
+
+One network or a stack: the same code computes ``gradient_bounds`` of a ``Network`` and
+``gradient_bounds_batched`` of a ``NetworkStack`` (``mlp-crosscheck sweep``'s tolerances), whose arrays carry
+a leading network axis: ``@`` multiplies each network's matrices, sums run over each network's own axes.
+Network ``k``'s bounds in a stack are bit for bit ``gradient_bounds(stack.network(k), x[k], y[k])``
+(tests/test_batched_tolerances.py).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 from mlp_crosscheck.reference import activations
-from mlp_crosscheck.reference.network import Network, forward
+from mlp_crosscheck.reference.batched import BackwardTrace, NetworkStack, forward_batched
+from mlp_crosscheck.reference.batched import Cache as StackCache
+from mlp_crosscheck.reference.network import Cache, Network, forward
 
 
+@functools.cache  # these constants are asked for a few times per layer; np.finfo is slow to ask
 def unit_roundoff(dtype) -> float:
     """Return ``u``: half the machine epsilon of ``dtype`` (``2^-24`` for float32, ``2^-53`` for float64)."""
     return float(np.finfo(dtype).eps) / 2
 
 
+@functools.cache
 def underflow_unit(dtype) -> float:
     """Return ``eta = 2 tiny``, the absolute error one product may add when it underflows (module docstring).
 
     Gradual underflow alone would need only half the smallest subnormal; flushing to zero loses up to ``tiny``
     in the product and up to ``tiny`` in the addition that accumulates it.
     """
-    return 2 * float(np.finfo(dtype).smallest_normal)
+    return 2 * _tiny(dtype)
+
+
+@functools.cache
+def _tiny(dtype) -> float:
+    """Return ``tiny``, the smallest normal number of ``dtype``."""
+    return float(np.finfo(dtype).smallest_normal)
 
 
 def nonzero_products(a_mag: np.ndarray, b_mag: np.ndarray) -> np.ndarray:
@@ -89,10 +109,13 @@ def nonzero_products(a_mag: np.ndarray, b_mag: np.ndarray) -> np.ndarray:
     Computed from the zero patterns, not from the product itself: in the float64 arithmetic of the bounds,
     magnitudes of a float64 network near ``tiny`` multiply to 0 although the products are not exactly zero.
     """
+    if a_mag.size and b_mag.size and a_mag.min() > 0 and b_mag.min() > 0:
+        # No zero at all (and no NaN): every element has a nonzero term. The common case, decided by two
+        # reductions, without a matrix product or a mask.
+        return np.asarray(True)
     a_nonzero, b_nonzero = a_mag > 0, b_mag > 0
     if a_nonzero.all() and b_nonzero.any(axis=-2).all():
-        # Every row of a is nonzero and every column of b has a nonzero entry: every element has a nonzero
-        # term. The common case (no dead unit, no zero sample), decided without a matrix product.
+        # Every row of a is nonzero and every column of b has a nonzero entry: likewise.
         return np.asarray(True)
     return (a_nonzero.astype(np.float64) @ b_nonzero.astype(np.float64)) > 0
 
@@ -103,9 +126,15 @@ def with_underflow(bound: np.ndarray, nonzero: np.ndarray, n: int, dtype) -> np.
     Added only where a product can be nonzero (``nonzero``, from ``nonzero_products``): elsewhere every
     product is an exact zero, computed exactly by everyone, so an exact kink keeps ``E_Z = 0``.
     """
-    return bound + (n * underflow_unit(dtype) * (1 + gamma(n, dtype))) * nonzero
+    return bound + _underflow(nonzero, n, dtype)
 
 
+def _underflow(nonzero: np.ndarray, n: int, dtype) -> np.ndarray:
+    """Return the underflow term ``with_underflow`` adds: ``n eta (1 + gamma_n)`` where ``nonzero``, else 0."""
+    return (n * underflow_unit(dtype) * (1 + gamma(n, dtype))) * nonzero
+
+
+@functools.cache
 def gamma(n, dtype) -> float:
     """Return ``gamma_n = n u / (1 - n u)``, the relative error bound of an ``n``-term sum of products."""
     nu = n * unit_roundoff(dtype)
@@ -158,6 +187,18 @@ C_VALUE = 16.0
 C_DERIVATIVE = 64.0
 
 
+def _twice(bounds):
+    """Return ``bounds`` with every bound doubled and the kink masks kept (``Bounds.agree``)."""
+    twice = lambda arrays: None if arrays is None else tuple(2 * a for a in arrays)
+    return bounds._replace(
+        out=2 * bounds.out,
+        loss=2 * bounds.loss,
+        weights=twice(bounds.weights),
+        biases=twice(bounds.biases),
+        x=None if bounds.x is None else 2 * bounds.x,
+    )
+
+
 class Bounds(NamedTuple):
     """Elementwise error bounds for one implementation, shaped like the quantities they bound."""
 
@@ -174,46 +215,105 @@ class Bounds(NamedTuple):
 
     def agree(self) -> Bounds:
         """Return the bound for comparing two implementations: ``bound_a + bound_b`` (twice this one)."""
-        twice = lambda arrays: tuple(2 * a for a in arrays)
-        return self._replace(
-            out=2 * self.out,
-            loss=2 * self.loss,
-            weights=twice(self.weights),
-            biases=None if self.biases is None else twice(self.biases),
-            x=None if self.x is None else 2 * self.x,
-        )
+        return _twice(self)
 
 
-def _forward_bounds(net: Network, x: np.ndarray):
-    """Return float64 magnitudes and per-layer bounds (E_Z, E, M) of the forward pass."""
-    u, tiny, eta = unit_roundoff(net.dtype), float(np.finfo(net.dtype).smallest_normal), underflow_unit(net.dtype)
-    wide = net.astype(np.float64)
-    out, cache = forward(wide, x.astype(np.float64))
+class BatchedBounds(NamedTuple):
+    """``Bounds`` of a stack: a leading network axis on every field (``loss`` is an ``(N,)`` array)."""
+
+    out: np.ndarray
+    loss: np.ndarray
+    weights: tuple[np.ndarray, ...]
+    biases: tuple[np.ndarray, ...] | None
+    x: np.ndarray
+    ambiguous: tuple[np.ndarray, ...]
+    exact_kinks: tuple[np.ndarray, ...]
+
+    def agree(self) -> BatchedBounds:
+        """Return the bound for comparing two implementations: ``bound_a + bound_b`` (twice this one)."""
+        return _twice(self)
+
+
+def _t(a: np.ndarray) -> np.ndarray:
+    return a.swapaxes(-1, -2)  # each network's matrix transposed
+
+
+def _sum_over_batch(a: np.ndarray) -> np.ndarray:
+    """Return each network's sum over its batch rows (axis -2), in the order one network's ``sum(axis=0)`` adds.
+
+    A stack of networks with two or more columns takes an einsum, which adds the rows in that order (one after
+    the other) 5x faster than NumPy's reduction over a middle axis; a single column NumPy sums pairwise, so
+    that stays a reduction.
+    """
+    if a.ndim == 2 or a.shape[-1] == 1:
+        return a.sum(axis=-2)
+    return np.einsum("...bj->...j", a)
+
+
+class _Forward(NamedTuple):
+    """The forward pass's bounds, per layer ``l = 1..L``, and the magnitudes ``M_0 .. M_L``."""
+
+    e_z: list[np.ndarray]  # E_Z(l)
+    e: list[np.ndarray]  # E_l
+    mags: list[np.ndarray]  # M_l >= |A_l| of any implementation, M_0 = |x|
+    abs_weights: list[np.ndarray]  # |W_l|
+
+
+def _forward_bounds(dtype, wide: Network | NetworkStack, x64: np.ndarray, out: np.ndarray, cache) -> _Forward:
+    """Return the bounds of the forward pass of a network (or stack) evaluated in ``dtype``.
+
+    ``wide`` and ``x64`` are the network and its input in float64, ``out, cache`` the reference's forward pass
+    on them: the float64 magnitudes.
+    """
+    u, tiny, eta = unit_roundoff(dtype), _tiny(dtype), underflow_unit(dtype)
     a_values = [*cache.inputs[1:], out]
-    e_prev = np.zeros(x.shape)
-    m_prev = np.abs(x.astype(np.float64))
-    e_z, e_a, mags = [], [], [m_prev]
-    for layer, (w, name) in enumerate(zip(wide.weights, net.activations, strict=True)):
+    e_prev = None  # E_0 = 0: the input is exact
+    m_prev = np.abs(x64)
+    bounds = _Forward([], [], [m_prev], [])
+    for layer, (w, name) in enumerate(zip(wide.weights, wide.activations, strict=True)):
         aw = np.abs(w)
-        products = m_prev @ aw
+        n = w.shape[-2]
+        ez = m_prev @ aw
         if wide.biases is not None:
-            products = products + np.abs(wide.biases[layer])
-        ez = gamma(w.shape[0] + 1, net.dtype) * products + e_prev @ aw  # E_Z = gamma_{n+1}(M|W|+|b|) + E|W|
-        # + n eta (1 + gamma_n): the n products' underflow
-        ez = with_underflow(ez, nonzero_products(m_prev, aw), w.shape[0], net.dtype)
+            ez += np.abs(wide.biases[layer])[..., None, :]
+        ez *= gamma(n + 1, dtype)
+        _add_product(ez, e_prev, aw)  # E_Z = gamma_{n+1} (M |W| + |b|) + E |W|
+        ez += _underflow(nonzero_products(m_prev, aw), n, dtype)  # + n eta (1 + gamma_n): the products' underflow
+        z, a_abs = cache.preactivations[layer], np.abs(a_values[layer])
         lip = CONSTANTS[name].lip
-        z_mag = np.abs(cache.preactivations[layer]) + 2 * ez
-        sigma_mag = np.abs(a_values[layer]) + 2 * lip * ez
-        e = lip * ez + C_VALUE * u * (sigma_mag + z_mag) + tiny  # E = Lip E_Z + c u (|sigma| + |Z|) + tiny
         if name == "identity":
             e = ez  # identity is evaluated exactly
         elif name in ("relu", "leaky_relu"):
-            e = _piecewise_linear_error(name, cache.preactivations[layer], ez, sigma_mag, u, eta)
-        m_prev, e_prev = np.abs(a_values[layer]) + 2 * e, e
-        e_z.append(ez)
-        e_a.append(e)
-        mags.append(m_prev)
-    return wide, out, cache, e_z, e_a, mags
+            e = _piecewise_linear_error(name, z, ez, a_abs + 2 * lip * ez, u, eta)
+        else:
+            # E = Lip E_Z + c u (|sigma| + |Z|) + tiny, with |sigma| = |A| + 2 Lip E_Z and |Z| = |Z64| + 2 E_Z
+            magnitudes = np.abs(z)
+            magnitudes += 2 * ez
+            magnitudes += a_abs + 2 * lip * ez
+            magnitudes *= C_VALUE * u
+            e = lip * ez
+            e += magnitudes
+            e += tiny
+        m_prev = 2 * e
+        m_prev += a_abs
+        e_prev = e
+        bounds.e_z.append(ez)
+        bounds.e.append(e)
+        bounds.mags.append(m_prev)
+        bounds.abs_weights.append(aw)
+    return bounds
+
+
+def _add_product(total: np.ndarray, e: np.ndarray | None, b: np.ndarray) -> None:
+    """Add ``e @ b`` to ``total`` in place, where ``e`` None is an exact zero error (``E_0``).
+
+    A zero ``e`` gives an exactly zero product, except where a column of ``b`` holds an infinity or a NaN
+    (``0 * inf = NaN``): only then is it computed, so that a bound that has overflowed is NaN there.
+    """
+    if e is not None:
+        total += e @ b
+    elif not np.isfinite(b).all():
+        total += np.zeros((*total.shape[:-1], b.shape[-2])) @ b
 
 
 def _piecewise_linear_error(name: str, z: np.ndarray, ez: np.ndarray, sigma_mag: np.ndarray, u: float, eta: float):
@@ -233,9 +333,115 @@ def _piecewise_linear_error(name: str, z: np.ndarray, ez: np.ndarray, sigma_mag:
     return np.where(negative, slope * ez + rounding, np.where(positive, ez, ez + rounding))
 
 
+def _wide(net, x: np.ndarray):
+    """Return the network (or stack) and its input in float64."""
+    return net if net.dtype == np.float64 else net.astype(np.float64), x.astype(np.float64, copy=False)
+
+
 def forward_bound(net: Network, x: np.ndarray) -> np.ndarray:
     """Return the elementwise bound on ``|computed forward(net, x) - exact|`` for one implementation."""
-    return _forward_bounds(net, x)[4][-1]
+    wide, x64 = _wide(net, x)
+    return _forward_bounds(net.dtype, wide, x64, *forward(wide, x64)).e[-1]
+
+
+def _gradient_bounds(
+    net: Network | NetworkStack,
+    wide: Network | NetworkStack,
+    x64: np.ndarray,
+    y: np.ndarray,
+    forward64: tuple[np.ndarray, Cache | StackCache],
+    kink_derivatives: Mapping[str, float] | None = None,
+    branches: Sequence[np.ndarray | None] | None = None,
+    backward64: BackwardTrace | None = None,
+) -> BatchedBounds:
+    """Return ``gradient_bounds`` of a network or of a stack, on the reference's float64 pass ``forward64``.
+
+    Every array may carry leading (stack) axes; ``loss`` is then an array.
+    """
+    kink_derivatives = kink_derivatives or {}
+    dtype = net.dtype
+    u, tiny, eta = unit_roundoff(dtype), _tiny(dtype), underflow_unit(dtype)
+    out, cache = forward64
+    fwd = _forward_bounds(dtype, wide, x64, out, cache)
+    r = out - y.astype(np.float64, copy=False)
+    f = fwd.e[-1] + u * (np.abs(r) + 2 * fwd.e[-1])  # F_L: error of the residual A_L - y
+    d = r  # dL/dA_L in float64, backpropagated alongside the bounds
+    d_mag = np.abs(d) + 2 * f
+    per_network, terms = (-2, -1), r.shape[-2] * r.shape[-1]
+    loss_bound = 0.5 * (
+        np.sum(f * (2 * d_mag + f), axis=per_network) + gamma(terms, dtype) * np.sum(d_mag**2, axis=per_network)
+    )
+    # underflow: up to two multiplications per nonzero term (0.5 r r in some order), then the halving
+    loss_bound += eta * (2 * (1 + gamma(terms, dtype)) * np.count_nonzero(d_mag, axis=per_network) + 1)
+    batch = x64.shape[-2]
+    d_weights, d_biases, ambiguous, exact = [], [], [], []
+    for layer in reversed(range(net.depth)):
+        name, z, ez = net.activations[layer], cache.preactivations[layer], fwd.e_z[layer]
+        consts, kink = CONSTANTS[name], activations.get(name).kink
+        if backward64 is not None:  # sigma'(Z): the reference's own values (the same function on the same Z)
+            s = backward64.derivatives[layer]
+        else:
+            s = activations.derivative(name, z, kink_derivatives.get(name))
+        chosen = None if branches is None else branches[layer]
+        if chosen is not None:
+            s = np.where(np.isnan(chosen), s, chosen)
+        s_abs = np.abs(s)
+        s_err: float | np.ndarray
+        if name == "identity" or kink is not None:
+            s_err, s_mag = 0.0, s_abs  # sigma' is 1, or constant away from the kink (at it: module docstring)
+        else:
+            # S = Lip' E_Z + c' u (|sigma'| + 2 Lip' E_Z + 1) + tiny, the error of sigma'(Z^)
+            s_err = 2 * consts.lip_derivative * ez
+            s_err += s_abs
+            s_err += 1
+            s_err *= C_DERIVATIVE * u
+            s_err += consts.lip_derivative * ez
+            s_err += tiny
+            s_mag = s_abs + s_err
+        if kink is None:
+            never = np.zeros(z.shape, bool)
+            ambiguous.append(never)
+            exact.append(never)
+        else:
+            on_kink = (z == kink) & (ez == 0)
+            ambiguous.append((np.abs(z - kink) <= 2 * ez) & ~on_kink)
+            exact.append(on_kink)
+        g = f * s_mag  # G = F |sigma'| + |D| S + u |D sigma'|: the error of delta = D * sigma'(Z)
+        g += d_mag * s_err
+        g += u * d_mag * s_mag
+        g += eta * ((d_mag > 0) & (s_mag > 0))  # that multiplication's underflow, where it can be nonzero
+        delta = backward64.deltas[layer] if backward64 is not None else d * s
+        delta_mag = 2 * g
+        delta_mag += np.abs(delta)
+        m_t, w_abs_t = _t(fwd.mags[layer]), _t(fwd.abs_weights[layer])
+        dw = gamma(batch, dtype) * m_t @ delta_mag  # dW: gamma_m M^T |delta| + E^T |delta| + M^T G
+        _add_product(dw, _t(fwd.e[layer - 1]) if layer else None, delta_mag)
+        dw += m_t @ g
+        dw += _underflow(nonzero_products(m_t, delta_mag), batch, dtype)
+        d_weights.append(dw)
+        if net.biases is not None:
+            db = _sum_over_batch(delta_mag)  # db: gamma_m sum_batch |delta| + sum_batch G
+            db *= gamma(batch, dtype)
+            db += _sum_over_batch(g)
+            d_biases.append(db)
+        n = w_abs_t.shape[-2]
+        f = gamma(n, dtype) * delta_mag @ w_abs_t  # F_{l-1} = gamma_{n_l} |delta| |W|^T + G |W|^T
+        f += g @ w_abs_t
+        f += _underflow(nonzero_products(delta_mag, w_abs_t), n, dtype)
+        if layer == 0:
+            break  # F_0 bounds dL/dx; below the first layer there is nothing left to propagate
+        d = backward64.d_outputs[layer - 1] if backward64 is not None else delta @ _t(wide.weights[layer])
+        d_mag = 2 * f
+        d_mag += np.abs(d)
+    return BatchedBounds(
+        out=fwd.e[-1],
+        loss=loss_bound,
+        weights=tuple(reversed(d_weights)),
+        biases=None if net.biases is None else tuple(reversed(d_biases)),
+        x=f,
+        ambiguous=tuple(reversed(ambiguous)),
+        exact_kinks=tuple(reversed(exact)),
+    )
 
 
 def gradient_bounds(
@@ -255,61 +461,35 @@ def gradient_bounds(
             the chosen one is exact (no S_l) and sets |sigma'| there, as at an exact kink. The forward bounds
             need nothing: they already hold on either branch (``_piecewise_linear_error``).
     """
-    kink_derivatives = kink_derivatives or {}
-    u, tiny, eta = unit_roundoff(net.dtype), float(np.finfo(net.dtype).smallest_normal), underflow_unit(net.dtype)
-    wide, out, cache, e_z, e_a, mags = _forward_bounds(net, x)
-    r = out - y.astype(np.float64)
-    f = e_a[-1] + u * (np.abs(r) + 2 * e_a[-1])  # F_L: error of the residual A_L - y
-    d = r  # dL/dA_L in float64, backpropagated alongside the bounds
-    d_mag = np.abs(d) + 2 * f
-    loss_bound = 0.5 * (float(np.sum(f * (2 * d_mag + f))) + gamma(r.size, net.dtype) * float(np.sum(d_mag**2)))
-    # underflow: up to two multiplications per nonzero term (0.5 r r in some order), then the halving
-    loss_bound += eta * (2 * (1 + gamma(r.size, net.dtype)) * int(np.count_nonzero(d_mag)) + 1)
-    batch = x.shape[0]
-    d_weights, d_biases, ambiguous, exact = [], [], [], []
-    for layer in reversed(range(net.depth)):
-        name, z, ez = net.activations[layer], cache.preactivations[layer], e_z[layer]
-        consts, kink = CONSTANTS[name], activations.get(name).kink
-        s = activations.derivative(name, z, kink_derivatives.get(name))
-        chosen = None if branches is None else branches[layer]
-        if chosen is not None:
-            s = np.where(np.isnan(chosen), s, chosen)
-        if name == "identity":
-            s_err = np.zeros_like(z)  # sigma' = 1 exactly
-        elif kink is None:
-            s_err = consts.lip_derivative * ez + C_DERIVATIVE * u * (np.abs(s) + 2 * consts.lip_derivative * ez + 1)
-            s_err = s_err + tiny
-        else:
-            s_err = np.zeros_like(z)  # away from the kink sigma' is a constant; at it, see the module docstring
-        on_kink = (z == kink) & (ez == 0) if kink is not None else np.zeros(z.shape, bool)
-        ambiguous.append((np.abs(z - kink) <= 2 * ez) & ~on_kink if kink is not None else on_kink)
-        exact.append(on_kink)
-        s_mag = np.abs(s) + s_err
-        g = f * s_mag + d_mag * s_err + u * d_mag * s_mag  # error of delta = D * sigma'(Z)
-        g = g + eta * ((d_mag > 0) & (s_mag > 0))  # that multiplication's underflow, where it can be nonzero
-        delta = d * s
-        delta_mag = np.abs(delta) + 2 * g
-        m_prev = mags[layer]
-        e_prev = e_a[layer - 1] if layer else np.zeros(x.shape)
-        w = wide.weights[layer]
-        w_abs = np.abs(w)
-        dw = gamma(batch, net.dtype) * m_prev.T @ delta_mag + e_prev.T @ delta_mag + m_prev.T @ g
-        d_weights.append(with_underflow(dw, nonzero_products(m_prev.T, delta_mag), batch, net.dtype))
-        if net.biases is not None:
-            d_biases.append(gamma(batch, net.dtype) * delta_mag.sum(axis=0) + g.sum(axis=0))
-        f = gamma(w.shape[1], net.dtype) * delta_mag @ w_abs.T + g @ w_abs.T  # F_{l-1}
-        f = with_underflow(f, nonzero_products(delta_mag, w_abs.T), w.shape[1], net.dtype)
-        d = delta @ w.T
-        d_mag = np.abs(d) + 2 * f
-    return Bounds(
-        out=e_a[-1],
-        loss=loss_bound,
-        weights=tuple(reversed(d_weights)),
-        biases=None if net.biases is None else tuple(reversed(d_biases)),
-        x=f,
-        ambiguous=tuple(reversed(ambiguous)),
-        exact_kinks=tuple(reversed(exact)),
-    )
+    wide, x64 = _wide(net, x)
+    b = _gradient_bounds(net, wide, x64, y, forward(wide, x64), kink_derivatives, branches)
+    return Bounds(b.out, float(b.loss), b.weights, b.biases, b.x, b.ambiguous, b.exact_kinks)
+
+
+def gradient_bounds_batched(
+    stack: NetworkStack,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    forward64: tuple[np.ndarray, StackCache] | None = None,
+    backward64: BackwardTrace | None = None,
+) -> BatchedBounds:
+    """Return every network's ``gradient_bounds`` at once (the sweep's tolerances), bit for bit network ``k``'s.
+
+    Args:
+        stack: ``N`` networks; ``x`` ``(N, batch, n_0)`` and ``y`` ``(N, batch, n_L)`` in its dtype.
+        forward64: ``forward_batched(wide, x64)`` with ``wide = stack.astype(float64)`` and ``x64`` likewise,
+            if the caller already has it as its comparison baseline (recomputed otherwise). It must be exactly
+            that pass, or the magnitudes the bounds start from are wrong.
+        backward64: the trace of ``backward_batched_traced(wide, cache, out - y64)`` on that forward pass,
+            with the reference's default kink convention, if the caller already has it; needs ``forward64``.
+    """
+    if backward64 is not None and forward64 is None:
+        raise ValueError("backward64 is only meaningful together with the forward64 it was computed from")
+    wide, x64 = _wide(stack, x)
+    if forward64 is None:
+        forward64 = forward_batched(wide, x64)
+    return _gradient_bounds(stack, wide, x64, y, forward64, backward64=backward64)
 
 
 def collapse_bound(net: Network, x: np.ndarray) -> np.ndarray:

@@ -15,8 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from mlp_crosscheck.properties.assertions import assert_gradients_within_bounds
-from mlp_crosscheck.properties.batched_tolerances import BatchedBounds
-from mlp_crosscheck.properties.tolerances import gradient_bounds
+from mlp_crosscheck.properties.tolerances import BatchedBounds, gradient_bounds
 from mlp_crosscheck.reference import network
 
 from mlp_crosscheck import backends

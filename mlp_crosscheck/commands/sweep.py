@@ -57,7 +57,7 @@ from tqdm import tqdm
 from mlp_crosscheck import backends
 from mlp_crosscheck.commands import arguments
 from mlp_crosscheck.properties.assertions import assert_arrays_within_bound
-from mlp_crosscheck.properties.batched_tolerances import BatchedBounds, gradient_bounds_batched
+from mlp_crosscheck.properties.tolerances import BatchedBounds, gradient_bounds_batched
 from mlp_crosscheck.reference import activations as _vocabulary
 from mlp_crosscheck.reference.batched import (
     NetworkStack,
