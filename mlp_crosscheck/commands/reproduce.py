@@ -13,8 +13,8 @@ Invariants:
   error; matplotlib loads only when the figure is drawn, through its object API (no pyplot, no global state).
 - ``x @ K == output`` is checked against the rounding-error bounds of ``properties.tolerances``, never
   against a hand-picked tolerance.
-- ``--device`` builds a fresh instance of the backend's network class (the ``_default`` instance that the
-  torch and jax modules bind their contract functions to), so the choice never leaks into other code.
+- ``--device`` asks ``backends.builtin(name, device)`` for a fresh instance of the backend on that device (not
+  the module-level one the torch and jax modules bind their functions to), so the choice never leaks.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import json
 import os
 import sys
 import time
-import types
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -194,18 +193,12 @@ def _argv_of(args: argparse.Namespace) -> list[str]:
 def _implementation(name: str, device: str | None) -> tuple[Implementation, str]:
     """Return backend ``name`` (on ``device`` when given) and a description of the device it computes on."""
     impl = backends.builtin(name)
-    default = getattr(impl.module, "_default", None)  # torch and jax bind their functions to this instance
-    if default is None:
+    if not hasattr(impl.module, "on_device"):
         return impl, "cpu" if device in (None, "cpu") else f"cpu ({name} has no device option)"
     if device is not None:
-        instance = type(default)(device)  # raises a clear RuntimeError when the device is absent
-        module = types.ModuleType(f"{impl.module.__name__}[{device}]")
-        for attribute in ("NAME", "ACTIVATIONS", "DTYPES"):
-            setattr(module, attribute, getattr(impl.module, attribute))
-        for function in ("forward", "loss_and_gradients", "loss_and_input_gradients"):
-            setattr(module, function, getattr(instance, function))
-        impl, default = Implementation(module), instance
-    return impl, _describe_device(default.device)
+        impl = backends.builtin(name, device)  # a fresh instance; a clear RuntimeError when the device is absent
+    instance = impl.module.forward.__self__  # the torch or jax network instance the functions are bound to
+    return impl, _describe_device(instance.device)
 
 
 def _describe_device(device) -> str:

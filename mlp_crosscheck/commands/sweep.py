@@ -1,7 +1,7 @@
 """``mlp-crosscheck sweep``: verify N random networks per backend, batched, within the error bounds.
 
 For each chunk of networks the sweep draws the networks and their batches, evaluates the NumPy reference
-once in float64 (the baseline) together with the error bounds of ``properties.batched_tolerances``, then
+once in float64 (the baseline) together with the error bounds of ``properties.tolerances``, then
 lets every backend compute the loss and all gradients of the whole chunk in one batched call, and compares
 each network's values with the baseline elementwise against ``bounds.agree()`` -- the same tolerance the
 properties use. It ends with a summary: networks checked, the distribution of error/bound ratios per backend
