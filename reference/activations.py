@@ -155,10 +155,13 @@ KINK_CONVENTION: dict[str, float] = {"relu": 0.0, "leaky_relu": LEAKY_RELU_SLOPE
 
 # activation -> its subdifferential at the kink, (left derivative, right derivative): every valid derivative
 # there. relu and leaky_relu are linear on each side, so the one-sided derivatives are those at -1 and +1.
+def _one_sided_slopes(act) -> tuple[float, float]:
+    left, right = sorted(float(d) for d in act.derivative(np.array([-1.0, 1.0])))
+    return left, right
+
+
 SUBDIFFERENTIALS: dict[str, tuple[float, float]] = {
-    name: tuple(sorted(float(d) for d in act.derivative(np.array([-1.0, 1.0]))))
-    for name, act in ACTIVATIONS.items()
-    if act.kink is not None
+    name: _one_sided_slopes(act) for name, act in ACTIVATIONS.items() if act.kink is not None
 }
 
 
