@@ -76,10 +76,15 @@ def test_inputs_are_not_mutated():
         (lambda: Network([np.ones((3, 4))], None, ["identity", "tanh"]), ValueError, "1 layers but 2 activation"),
         (
             lambda: Network([np.ones((3, 4), np.float32), np.ones((4, 1))], None, ["tanh"] * 2),
-            TypeError,
-            "mix no dtypes",
+            ValueError,
+            r"weights\[1\] is float64 but weights\[0\] is float32: mix no dtypes",
         ),
-        (lambda: Network([np.ones((3, 4), int)], None, ["tanh"]), TypeError, "float32 or float64"),
+        (
+            lambda: Network([np.ones((3, 4))], [np.ones(4, np.float32)], ["tanh"]),
+            ValueError,
+            r"biases\[0\] is float32 but weights\[0\] is float64: mix no dtypes",
+        ),
+        (lambda: Network([np.ones((3, 4), int)], None, ["tanh"]), ValueError, "float32 or float64"),
         (lambda: Network([], None, []), ValueError, "at least one weight"),
         (lambda: Network([np.ones(3)], None, ["tanh"]), ValueError, "must be 2-D"),
     ],
@@ -93,10 +98,12 @@ def test_wrong_input_shape_and_dtype_are_rejected():
     net = _net()
     with pytest.raises(ValueError, match=r"x must have shape \(batch, 3\), got \(4, 2\)"):
         forward(net, np.ones((4, 2)))
-    with pytest.raises(TypeError, match="x is float32 but the network is float64"):
+    with pytest.raises(ValueError, match="x is float32 but the network is float64"):
         forward(net, np.ones((4, 3), np.float32))
     with pytest.raises(ValueError, match=r"y must have shape \(4, 1\)"):
         loss_and_gradients(net, np.ones((4, 3)), np.ones((4, 2)))
+    with pytest.raises(ValueError, match="y is float32 but the network is float64"):
+        loss_and_gradients(net, np.ones((4, 3)), np.ones((4, 1), np.float32))
 
 
 @pytest.mark.parametrize("biases", [False, True])
