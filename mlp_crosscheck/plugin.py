@@ -249,6 +249,36 @@ def _family_rank(item: pytest.Item) -> int:
     return FAMILY_ORDER.index(name) if name in FAMILY_ORDER else len(FAMILY_ORDER)
 
 
+# -- one claim's Hypothesis settings per run, not one more layer per run -------------------------------------
+
+# Hypothesis's pytest plugin (6.155) wraps a @given function's settings once per executed item,
+# ``fn._hypothesis_internal_use_settings = settings(parent=<the previous ones>, ...)``, and never unwraps them:
+# the parent chain grows by one per parametrized item run in the process, and every lookup of a setting the
+# profile leaves unset (the ci profile's database) walks it. A claim run on many implementations in one
+# process (the kill matrix: ~950 items of test_forward_matches_reference) ends in RecursionError, reported as
+# a failed claim. Each claim's item gets back the settings it started with.
+_SETTINGS = pytest.StashKey[object]()
+_SETTINGS_ATTRIBUTE = "_hypothesis_internal_use_settings"
+
+
+def _claim_function(item: pytest.Item):
+    function = getattr(item, "obj", None)
+    return getattr(function, "__func__", function)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    function = _claim_function(item)
+    if item.get_closest_marker(MARKER) is not None and _SETTINGS_ATTRIBUTE in getattr(function, "__dict__", {}):
+        item.stash[_SETTINGS] = function.__dict__[_SETTINGS_ATTRIBUTE]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    if _SETTINGS in item.stash:
+        setattr(_claim_function(item), _SETTINGS_ATTRIBUTE, item.stash[_SETTINGS])
+
+
 # -- what each claim measured: per test, the implementation, its family, calls and worst ratio per quantity ----
 
 

@@ -247,3 +247,38 @@ def test_within_a_claim_only_the_spurious_blas_flag_warning_is_not_an_error(tmp_
     proc = run_pytest(tmp_path, "-q", "-rf")
     assert "1 failed, 1 passed" in proc.stdout, proc.stdout
     assert "FAILED test_claims.py::test_a_claim_whose_own_code_overflowed" in proc.stdout
+
+
+def test_a_claims_hypothesis_settings_are_put_back_after_each_run() -> None:
+    # Hypothesis's plugin wraps a @given function's settings once per parametrized run and never unwraps
+    # them (past ~950 runs in one process a settings lookup overflows the stack: the kill matrix hit it).
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from mlp_crosscheck import plugin
+
+    @given(st.integers())
+    def claim(n) -> None:
+        pass
+
+    original = claim._hypothesis_internal_use_settings
+
+    class Item:
+        obj = claim
+        marked = True
+
+        def __init__(self) -> None:
+            self.stash = pytest.Stash()
+
+        def get_closest_marker(self, name):
+            return object() if self.marked and name == plugin.MARKER else None
+
+    for marked in (True, False):
+        item = Item()
+        item.marked = marked
+        plugin.pytest_runtest_setup(item)
+        claim._hypothesis_internal_use_settings = settings(original, max_examples=3)  # what a run leaves behind
+        plugin.pytest_runtest_teardown(item)
+        restored = claim._hypothesis_internal_use_settings is original
+        assert restored == marked  # a claim's are put back; anyone else's test is left as Hypothesis leaves it
+        claim._hypothesis_internal_use_settings = original
