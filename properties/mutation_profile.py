@@ -1,6 +1,6 @@
 """A pytest plugin that registers the Hypothesis profile ``mutation``: the property suite, fast and repeatable.
 
-Used by the mutation-testing configuration (``setup.cfg``, section ``[mutmut]``; ``docs/mutation.md``):
+Used by the mutation-testing configuration (``scripts/mutmut.cfg``; ``docs/mutation.md``):
 ``-p mlp_crosscheck.properties.mutation_profile --hypothesis-profile=mutation``. Mutation testing reruns the
 suite once per mutant, so each run must be cheap, and a mutant must be killed or not for the same reason every
 time:
