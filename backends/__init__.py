@@ -158,15 +158,16 @@ def first_call_problem(name: str, device: str | None = None) -> str | None:
     except Exception as exc:  # any failure is the answer here, reported with the versions behind it
         framework = BUILTINS[name].framework
         versions = ", ".join(
-            f"{d} {_version(d)}" for d in ((framework, "jaxlib") if framework == "jax" else (framework,))
+            f"{d} {version(d)}" for d in ((framework, "jaxlib") if framework == "jax" else (framework,))
         )
         first_line = (str(exc).splitlines() or [""])[0]
         return f"{stage} failed: {type(exc).__name__}: {first_line} ({versions})"
     return None
 
 
-def _version(dist: str) -> str:
+def version(distribution: str) -> str:
+    """Return the installed version of ``distribution``, or ``"not installed"`` (read from its metadata)."""
     try:
-        return importlib.metadata.version(dist)
+        return importlib.metadata.version(distribution)
     except importlib.metadata.PackageNotFoundError:
         return "not installed"

@@ -32,10 +32,11 @@ import importlib
 import importlib.util
 import inspect
 import numbers
+import os
 import sys
 import warnings
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any, NamedTuple
@@ -243,20 +244,45 @@ DECLARATIONS = (
 )
 
 
+def default_device() -> str:
+    """Where a backend's module-level contract functions compute: ``$MLP_CROSSCHECK_DEVICE``, else cpu."""
+    return os.environ.get("MLP_CROSSCHECK_DEVICE", "cpu")
+
+
+def functions_of(net: Any) -> tuple[Callable, Callable, Callable]:
+    """``forward``, ``loss_and_gradients`` and ``loss_and_input_gradients`` of ``net`` (a backend on a device).
+
+    ``net`` has ``forward`` and ``loss_and_input_gradients``; ``loss_and_gradients`` is the latter without dx.
+    """
+
+    def loss_and_gradients(weights, biases, activations, x, y):
+        return net.loss_and_input_gradients(weights, biases, activations, x, y)[:3]
+
+    return net.forward, loss_and_gradients, net.loss_and_input_gradients
+
+
 def as_module(module: Any, net: Any) -> SimpleNamespace:
     """Return ``module``'s contract with its functions computed by ``net`` (a backend's instance on a device).
 
     ``net`` has ``forward`` and ``loss_and_input_gradients``; the declarations are ``module``'s own.
     """
     declared = {k: getattr(module, k) for k in DECLARATIONS if hasattr(module, k)}
+    forward, loss_and_gradients, loss_and_input_gradients = functions_of(net)
     return SimpleNamespace(
         **declared,
-        forward=net.forward,
-        loss_and_gradients=lambda weights, biases, activations, x, y: net.loss_and_input_gradients(
-            weights, biases, activations, x, y
-        )[:3],
-        loss_and_input_gradients=net.loss_and_input_gradients,
+        forward=forward,
+        loss_and_gradients=loss_and_gradients,
+        loss_and_input_gradients=loss_and_input_gradients,
     )
+
+
+def on_device_of(module_name: str, network: Callable[[str], Any]) -> Callable[[str], SimpleNamespace]:
+    """A backend's ``on_device(device)``: its contract (``as_module``) computed by ``network(device)``."""
+
+    def on_device(device: str) -> SimpleNamespace:
+        return as_module(sys.modules[module_name], network(device))
+
+    return on_device
 
 
 def _missing_function(module, name: str) -> str:

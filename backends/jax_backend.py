@@ -33,16 +33,13 @@ recorded behaviours as data. (Its thread setting is an environment variable read
 from __future__ import annotations
 
 import functools
-import os
-import sys
 from collections import Counter
 from collections.abc import Callable
-from types import SimpleNamespace
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from mlp_crosscheck.backends.contract import as_module
+from mlp_crosscheck.backends.contract import default_device, functions_of, on_device_of
 from mlp_crosscheck.reference.batched import Gradients
 
 NAME = "jax"
@@ -188,19 +185,10 @@ class JaxNetwork:
             return float(loss), dws, dbs, crop(dx, x)
 
 
-def on_device(device: str) -> SimpleNamespace:
-    """Return this backend's contract functions computing on ``device``, as a module-like namespace."""
-    return as_module(sys.modules[__name__], JaxNetwork(device))
-
-
-# The module-level contract functions run on MLP_CROSSCHECK_DEVICE (default cpu); see on_device for others.
-_default = JaxNetwork(os.environ.get("MLP_CROSSCHECK_DEVICE", "cpu"))
-forward = _default.forward
-loss_and_input_gradients = _default.loss_and_input_gradients
-
-
-def loss_and_gradients(weights, biases, activations, x, y):
-    return loss_and_input_gradients(weights, biases, activations, x, y)[:3]
+# The module-level contract functions compute on $MLP_CROSSCHECK_DEVICE (default cpu); on_device on others.
+_default = JaxNetwork(default_device())
+forward, loss_and_gradients, loss_and_input_gradients = functions_of(_default)
+on_device = on_device_of(__name__, JaxNetwork)
 
 
 class Batched:

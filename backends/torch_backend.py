@@ -18,14 +18,10 @@ baselines that ``mlp-crosscheck bench`` measures against, and torch's recorded b
 
 from __future__ import annotations
 
-import os
-import sys
-from types import SimpleNamespace
-
 import numpy as np
 import torch
 import torch.nn.functional as F
-from mlp_crosscheck.backends.contract import as_module
+from mlp_crosscheck.backends.contract import default_device, functions_of, on_device_of
 from mlp_crosscheck.reference.batched import Gradients
 
 torch.backends.cuda.matmul.allow_tf32 = False
@@ -96,19 +92,10 @@ class TorchNetwork:
         return loss.item(), dws, dbs, self._numpy(grads[-1])
 
 
-def on_device(device: str) -> SimpleNamespace:
-    """Return this backend's contract functions computing on ``device``, as a module-like namespace."""
-    return as_module(sys.modules[__name__], TorchNetwork(device))
-
-
-# The module-level contract functions run on MLP_CROSSCHECK_DEVICE (default cpu); see on_device for others.
-_default = TorchNetwork(os.environ.get("MLP_CROSSCHECK_DEVICE", "cpu"))
-forward = _default.forward
-loss_and_input_gradients = _default.loss_and_input_gradients
-
-
-def loss_and_gradients(weights, biases, activations, x, y):
-    return loss_and_input_gradients(weights, biases, activations, x, y)[:3]
+# The module-level contract functions compute on $MLP_CROSSCHECK_DEVICE (default cpu); on_device on others.
+_default = TorchNetwork(default_device())
+forward, loss_and_gradients, loss_and_input_gradients = functions_of(_default)
+on_device = on_device_of(__name__, TorchNetwork)
 
 
 def set_threads(threads: int) -> None:

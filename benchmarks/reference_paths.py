@@ -13,31 +13,21 @@ from __future__ import annotations
 import argparse
 import importlib
 import itertools
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
+from revisions import package_at  # benchmarks/revisions.py: a script's folder is on sys.path
 
-REPO = Path(__file__).resolve().parent.parent
+NAMESPACE = "mlp_crosscheck.reference"
 MODULES = ("activations", "network", "batched")
 
 
 def load_revision(rev: str, into: Path) -> tuple[ModuleType, ModuleType]:
     """Return ``(network, batched)`` of ``reference/`` at git revision ``rev``, as a package of its own."""
-    package = "_reference_at_" + "".join(c if c.isalnum() else "_" for c in rev)
-    folder = into / package
-    folder.mkdir()
-    (folder / "__init__.py").write_text("")
-    for name in MODULES:
-        source = subprocess.run(
-            ["git", "show", f"{rev}:reference/{name}.py"], cwd=REPO, capture_output=True, text=True, check=True
-        ).stdout
-        (folder / f"{name}.py").write_text(source.replace("mlp_crosscheck.reference", package))
-    sys.path.insert(0, str(into))
+    package = package_at(rev, "reference", MODULES, into, lambda source, package: source.replace(NAMESPACE, package))
     return importlib.import_module(f"{package}.network"), importlib.import_module(f"{package}.batched")
 
 

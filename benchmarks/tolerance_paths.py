@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import itertools
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -25,26 +23,21 @@ from pathlib import Path
 import numpy as np
 from mlp_crosscheck.reference.batched import NetworkStack, backward_batched_traced, forward_batched
 from mlp_crosscheck.reference.network import Network
+from revisions import package_at  # benchmarks/revisions.py: a script's folder is on sys.path
 
 from mlp_crosscheck.commands import sweep
 
-REPO = Path(__file__).resolve().parent.parent
 MODULES = ("tolerances", "batched_tolerances")
 
 
 def load_revision(rev: str, into: Path) -> tuple[Callable, Callable]:
     """Return ``(gradient_bounds, gradient_bounds_batched)`` of ``properties/`` at git revision ``rev``."""
-    package = "_tolerances_at_" + "".join(c if c.isalnum() else "_" for c in rev)
-    folder = into / package
-    folder.mkdir()
-    (folder / "__init__.py").write_text("")
-    for name in MODULES:
-        shown = subprocess.run(["git", "show", f"{rev}:properties/{name}.py"], cwd=REPO, capture_output=True, text=True)
-        if shown.returncode == 0:  # batched_tolerances.py exists only in older revisions
-            source = shown.stdout.replace("mlp_crosscheck.properties.tolerances", f"{package}.tolerances")
-            (folder / f"{name}.py").write_text(source)
-    sys.path.insert(0, str(into))
-    return _entry_points(package)
+
+    def rewrite(source: str, package: str) -> str:
+        return source.replace("mlp_crosscheck.properties.tolerances", f"{package}.tolerances")
+
+    # batched_tolerances.py exists only in older revisions
+    return _entry_points(package_at(rev, "properties", MODULES, into, rewrite))
 
 
 def _entry_points(package: str) -> tuple[Callable, Callable]:

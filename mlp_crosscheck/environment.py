@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib.metadata
 import os
 import platform
 from pathlib import Path
+
+from mlp_crosscheck.backends import version
 
 # report key -> the distribution whose installed version it records
 VERSIONED = {
@@ -41,14 +42,6 @@ def fingerprint() -> dict:
         usable_cpu_count=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
     )
     return env
-
-
-def version(distribution: str) -> str:
-    """Return the installed version of ``distribution``, or ``"not installed"``."""
-    try:
-        return importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
 
 
 @functools.cache

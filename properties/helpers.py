@@ -17,6 +17,7 @@ Invariants:
 from __future__ import annotations
 
 import contextlib
+import inspect
 import itertools
 import math
 from collections import Counter
@@ -24,7 +25,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pytest
-from hypothesis import assume, currently_in_test_context, event, note
+from hypothesis import assume, currently_in_test_context, event, given, note
 from hypothesis import strategies as st
 from mlp_crosscheck.backends.contract import Implementation, Result
 from mlp_crosscheck.properties import assertions, kink_conventions, profiles, strategies, tolerances
@@ -42,22 +43,38 @@ DTYPE_PARAMS = [pytest.param(np.dtype(name), id=name) for name in ("float32", "f
 REJECTIONS: Counter = Counter()
 
 
-def claim(fraction: float = 1.0):
-    """Mark a test as a claim of the suite: run against each implementation, under the suite's own profile.
+def claim(fraction: float = 1.0, *, activations: Sequence = ACTIVATION_PARAMS):
+    """Make a test a claim of the suite: run against each implementation, under the suite's own profile.
 
-    The marker (``mlp_crosscheck``) is what the plugin parametrizes ``impl`` for and orders by family; a
-    ``@given`` test also gets the active profile's settings explicitly (``profiles.claim_settings``), so
-    that the caller's own Hypothesis profile never changes a verdict.
+    The test's arguments give its matrix, so that each claim states only what it checks:
+
+    - ``dtype``: parametrized over float32 and float64 (``DTYPE_PARAMS``);
+    - ``activation``: parametrized over ``activations`` (default every activation, and ``mixed``);
+    - ``data``: drawn by Hypothesis (``given(data=st.data())``), under the active profile's settings given
+      explicitly (``profiles.claim_settings``), so that the caller's own Hypothesis profile never changes a
+      verdict;
+    - ``impl``: parametrized by the plugin, which finds the claims by their marker (``mlp_crosscheck``) and
+      orders them by family.
+
+    The test ids are ``[impl-dtype-activation]`` (``[jax-float32-tanh]``); a test's own ``parametrize`` marks,
+    put above this decorator, come after them.
 
     Args:
         fraction: of the profile's ``max_examples`` (at least 10), for a property that is cheap to satisfy
             but expensive across the implementation x activation x dtype matrix; every use says why.
+        activations: the ``activation`` parameters, when not every activation.
     """
 
     def decorate(test):
-        if hasattr(test, "hypothesis"):  # a @given test
-            test = profiles.claim_settings(fraction)(test)
-        return pytest.mark.mlp_crosscheck(test)
+        arguments = inspect.signature(test).parameters
+        if "data" in arguments:
+            test = profiles.claim_settings(fraction)(given(data=st.data())(test))
+        test = pytest.mark.mlp_crosscheck(test)
+        if "dtype" in arguments:
+            test = pytest.mark.parametrize("dtype", DTYPE_PARAMS)(test)
+        if "activation" in arguments:
+            test = pytest.mark.parametrize("activation", activations)(test)
+        return test
 
     return decorate
 

@@ -22,8 +22,6 @@ The checks and this family's strategies: ``properties/claims/collapse.py``.
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 from mlp_crosscheck.properties import helpers, strategies
 from mlp_crosscheck.properties.claims.collapse import (
     bottleneck_architectures,
@@ -35,18 +33,14 @@ from mlp_crosscheck.properties.claims.collapse import (
 )
 
 
-@pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
 @helpers.claim()
-@given(data=st.data())
 def test_identity_network_equals_its_collapsed_map(impl, dtype, data) -> None:
     helpers.skip_if_unsupported(impl, "identity", dtype)
     net, x, _ = data.draw(strategies.cases(activations="identity", dtype=dtype), label="case")
     check_identity_network_equals_collapsed_map(impl, net, x)
 
 
-@pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
 @helpers.claim()
-@given(data=st.data())
 def test_identity_network_input_jacobian_is_one_constant(impl, dtype, data) -> None:
     helpers.skip_if_unsupported(impl, "identity", dtype)
     if not impl.has_input_gradient:
@@ -57,9 +51,7 @@ def test_identity_network_input_jacobian_is_one_constant(impl, dtype, data) -> N
     check_identity_network_jacobian_is_constant(impl, net, x1, x2)
 
 
-@pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
 @helpers.claim()
-@given(data=st.data())
 def test_identity_network_rank_is_at_most_its_narrowest_width(impl, dtype, data) -> None:
     helpers.skip_if_unsupported(impl, "identity", dtype)
     widths = data.draw(bottleneck_architectures(), label="widths")
@@ -67,9 +59,7 @@ def test_identity_network_rank_is_at_most_its_narrowest_width(impl, dtype, data)
     check_identity_network_rank_is_at_most_narrowest_width(impl, net)
 
 
-@pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
 @helpers.claim()
-@given(data=st.data())
 def test_identity_network_loss_is_at_least_the_least_squares_floor(impl, dtype, data) -> None:
     helpers.skip_if_unsupported(impl, "identity", dtype)
     net, x, y = data.draw(identity_cases_with_targets(dtype), label="case")

@@ -15,9 +15,6 @@ The derivation, and how the laws are checked within a rigorous bound: ``properti
 
 from __future__ import annotations
 
-import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 from mlp_crosscheck.properties import helpers, strategies
 from mlp_crosscheck.properties.claims.conservation import (
     check_linear_conservation_law,
@@ -28,30 +25,29 @@ from mlp_crosscheck.properties.claims.conservation import (
 from mlp_crosscheck.properties.tolerances import gradient_bounds
 
 
-@pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
+def _case(data, activation: str, dtype) -> strategies.Case:
+    """A case of two layers or more: each law relates a layer to the next."""
+    widths = data.draw(strategies.architectures(min_depth=2), label="widths")
+    return data.draw(strategies.cases(activations=activation, dtype=dtype, widths=widths), label="case")
+
+
 @helpers.claim()
-@given(data=st.data())
 def test_linear_network_balance_changes_by_eta_squared_terms(impl, dtype, data) -> None:
     helpers.skip_if_unsupported(impl, "identity", dtype)
-    widths = data.draw(strategies.architectures(min_depth=2), label="widths")
-    net, x, y = data.draw(strategies.cases(activations="identity", dtype=dtype, widths=widths), label="case")
+    net, x, y = _case(data, "identity", dtype)
     check_linear_conservation_law(impl, net, x, y, data.draw(steps, label="eta"))
 
 
-@pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
 @helpers.claim()
-@given(data=st.data())
 def test_relu_network_unit_balance_changes_by_eta_squared_terms(impl, dtype, data) -> None:
     helpers.skip_if_unsupported(impl, "relu", dtype)
-    widths = data.draw(strategies.architectures(min_depth=2), label="widths")
-    net, x, y = data.draw(strategies.cases(activations="relu", dtype=dtype, widths=widths), label="case")
+    net, x, y = _case(data, "relu", dtype)
     bounds = gradient_bounds(net, x, y)
     helpers.assume_no_ambiguous_kinks(bounds)
     check_unit_conservation_law(impl, net, x, y, data.draw(steps, label="eta"), bounds)
 
 
 @helpers.claim()
-@pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
 def test_tanh_network_violates_the_unit_law_beyond_its_bound(impl, dtype) -> None:
     helpers.skip_if_unsupported(impl, "tanh", dtype)
     check_tanh_network_violates_the_unit_law_beyond_its_bound(impl, dtype)

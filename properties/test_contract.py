@@ -19,8 +19,6 @@ checks: ``properties/claims/contract.py``.
 
 from __future__ import annotations
 
-import pytest
-from hypothesis import given
 from hypothesis import strategies as st
 from mlp_crosscheck.properties import helpers, strategies
 from mlp_crosscheck.properties.claims.contract import (
@@ -32,17 +30,6 @@ from mlp_crosscheck.properties.claims.contract import (
     check_repeated_calls_agree,
 )
 
-_matrix = [
-    pytest.mark.parametrize("activation", helpers.ACTIVATION_PARAMS),
-    pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS),
-]
-
-
-def _property(test):
-    for mark in reversed(_matrix):
-        test = mark(test)
-    return test
-
 
 def _draw_case(impl, dtype, activation, data) -> strategies.Case:
     helpers.skip_if_unsupported(impl, activation, dtype)
@@ -51,27 +38,21 @@ def _draw_case(impl, dtype, activation, data) -> strategies.Case:
 
 # A third of the profile's examples: Implementation checks shapes, dtypes and mutation on every call that
 # every other property makes, so this test names the claim rather than adding coverage.
-@_property
 @helpers.claim(1 / 3)
-@given(data=st.data())
 def test_calls_keep_contract_shapes_and_dtypes_and_leave_inputs_alone(impl, dtype, activation, data) -> None:
     net, x, y = _draw_case(impl, dtype, activation, data)
     check_outputs_have_contract_shapes_and_dtypes(impl, net, x, y)
     check_inputs_are_not_mutated(impl, net, x, y)
 
 
-@_property
 @helpers.claim()
-@given(data=st.data())
 def test_outputs_are_finite_where_the_reference_is(impl, dtype, activation, data) -> None:
     check_outputs_are_finite_where_the_reference_is(impl, *_draw_case(impl, dtype, activation, data))
 
 
 # A third of the profile's examples: a nondeterministic reduction or a leaked cache shows on almost any
 # case; the value regimes matter less here than for the agreement properties.
-@_property
 @helpers.claim(1 / 3)
-@given(data=st.data())
 def test_results_depend_only_on_the_arguments(impl, dtype, activation, data) -> None:
     """Repeatable (A twice) and stateless (A, B, then A), both within the rounding-error bound."""
     case_a = _draw_case(impl, dtype, activation, data)
@@ -86,7 +67,6 @@ def test_results_depend_only_on_the_arguments(impl, dtype, activation, data) -> 
     check_no_state_is_carried_between_calls(impl, case_a, case_b)
 
 
-@_property
 @helpers.claim()
 def test_repeated_calls_are_bitwise_reproducible(impl, dtype, activation, bitwise_required) -> None:
     """Reported: whether the same call twice gives the same bits; a failure only when it is required.

@@ -9,9 +9,7 @@ How each derivative is computed, and its error bound derived: ``properties/claim
 
 from __future__ import annotations
 
-import pytest
-from hypothesis import event, given
-from hypothesis import strategies as st
+from hypothesis import event
 from mlp_crosscheck.properties import helpers, strategies
 from mlp_crosscheck.properties.claims.finite_differences import (
     FLOAT64,
@@ -21,17 +19,13 @@ from mlp_crosscheck.properties.claims.finite_differences import (
 )
 
 
-@pytest.mark.parametrize("activation", helpers.ACTIVATION_PARAMS)
 @helpers.claim()
-@given(data=st.data())
 def test_gradients_match_complex_step(activation, data) -> None:
     net, x, y = data.draw(strategies.cases(activations=activation, dtype=FLOAT64, well_scaled=True), label="case")
     check_gradients_match_complex_step(net, x, y)
 
 
-@pytest.mark.parametrize("activation", helpers.ACTIVATION_PARAMS)
 @helpers.claim()
-@given(data=st.data())
 def test_gradients_match_central_differences(activation, data) -> None:
     net, x, y = data.draw(strategies.cases(activations=activation, dtype=FLOAT64, well_scaled=True), label="case")
     entries = data.draw(sampled_entries(net, x), label="entries")

@@ -9,17 +9,11 @@ The check: ``properties/claims/forward_agreement.py``.
 
 from __future__ import annotations
 
-import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 from mlp_crosscheck.properties import helpers
 from mlp_crosscheck.properties.claims.forward_agreement import check_forward_matches_reference
 
 
-@pytest.mark.parametrize("activation", helpers.ACTIVATION_PARAMS)
-@pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
 @helpers.claim()
-@given(data=st.data())
 def test_forward_matches_reference(impl, dtype, activation, data) -> None:
     helpers.skip_if_unsupported(impl, activation, dtype)
     net, x, _ = data.draw(helpers.cases_for(impl, activation, dtype, large=True), label="case")

@@ -22,8 +22,6 @@ Mutation testing found it unchecked (``docs/mutation.md``). The checks: ``proper
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 from mlp_crosscheck.properties import helpers
 from mlp_crosscheck.properties.claims.gradient_agreement import (
     check_gradients_match_reference,
@@ -31,19 +29,14 @@ from mlp_crosscheck.properties.claims.gradient_agreement import (
 )
 
 
-@pytest.mark.parametrize("activation", helpers.ACTIVATION_PARAMS)
-@pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
 @helpers.claim()
-@given(data=st.data())
 def test_gradients_match_reference(impl, dtype, activation, data) -> None:
     helpers.skip_if_unsupported(impl, activation, dtype)
     net, x, y = data.draw(helpers.cases_for(impl, activation, dtype, large=True), label="case")
     check_gradients_match_reference(impl, net, x, y)
 
 
-@pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
 @helpers.claim()
-@given(data=st.data())
 def test_required_loss_and_gradients_matches_reference(impl, dtype, data) -> None:
     if not impl.has_input_gradient:
         pytest.skip(f"{impl.name} defines only loss_and_gradients, which family 2 already checks")

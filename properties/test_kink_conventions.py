@@ -17,9 +17,6 @@ The checks and the exact-kink strategy: ``properties/claims/kinks.py``.
 
 from __future__ import annotations
 
-import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 from mlp_crosscheck.properties import helpers
 from mlp_crosscheck.properties.claims.kinks import (
     check_gradients_at_exact_kinks_follow_the_table,
@@ -28,18 +25,13 @@ from mlp_crosscheck.properties.claims.kinks import (
 )
 
 
-@helpers.claim()
-@pytest.mark.parametrize("activation", helpers.KINKED_ACTIVATION_PARAMS)
-@pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
+@helpers.claim(activations=helpers.KINKED_ACTIVATION_PARAMS)
 def test_kink_derivative_matches_table(impl, dtype, activation) -> None:
     helpers.skip_if_unsupported(impl, activation, dtype)
     check_kink_derivative_matches_table(impl, activation, dtype)
 
 
-@pytest.mark.parametrize("activation", helpers.KINKED_ACTIVATION_PARAMS)
-@pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
-@helpers.claim()
-@given(data=st.data())
+@helpers.claim(activations=helpers.KINKED_ACTIVATION_PARAMS)
 def test_gradients_at_exact_kinks_follow_the_table(impl, dtype, activation, data) -> None:
     helpers.skip_if_unsupported(impl, activation, dtype)
     net, x, y = data.draw(exact_kink_cases(impl, activation, dtype), label="case")

@@ -37,8 +37,6 @@ The checks and this family's strategies: ``properties/claims/nonlinear_does_not_
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 from mlp_crosscheck.properties import helpers
 from mlp_crosscheck.properties.claims.nonlinear_does_not_collapse import (
     NONLINEAR,
@@ -58,10 +56,7 @@ NONLINEAR_PARAMS = [pytest.param(name, id=name) for name in (*NONLINEAR, helpers
 PAIR_PARAMS = [pytest.param(name, id=name) for name in PAIR_IDENTITIES]
 
 
-@pytest.mark.parametrize("activation", NONLINEAR_PARAMS)
-@pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
-@helpers.claim()
-@given(data=st.data())
+@helpers.claim(activations=NONLINEAR_PARAMS)
 def test_nonlinear_network_is_provably_affine_on_rn_or_not_affine_on_a_witness_line(
     impl, dtype, activation, data
 ) -> None:
@@ -71,9 +66,7 @@ def test_nonlinear_network_is_provably_affine_on_rn_or_not_affine_on_a_witness_l
 
 
 @pytest.mark.parametrize("kind", ["dead_or_unused", "cancelling_duplicates", "output_ignores_hidden"])
-@pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
 @helpers.claim()
-@given(data=st.data())
 def test_degenerate_network_is_provably_constant_on_rn_and_constant_on_its_data(impl, dtype, kind, data) -> None:
     helpers.skip_if_unsupported(impl, helpers.MIXED, dtype)
     if not any(n in impl.activations for n in NONLINEAR):
@@ -82,10 +75,7 @@ def test_degenerate_network_is_provably_constant_on_rn_and_constant_on_its_data(
     check_network_is_constant(impl, net, x)
 
 
-@pytest.mark.parametrize("activation", PAIR_PARAMS)
-@pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
-@helpers.claim()
-@given(data=st.data())
+@helpers.claim(activations=PAIR_PARAMS)
 def test_flipped_pair_network_is_provably_affine_on_rn_and_equals_its_map_on_its_data(
     impl, dtype, activation, data
 ) -> None:
@@ -94,9 +84,7 @@ def test_flipped_pair_network_is_provably_affine_on_rn_and_equals_its_map_on_its
     check_network_equals_affine_map(impl, net, x, k, c)
 
 
-@pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
 @helpers.claim()
-@given(data=st.data())
 def test_all_active_relu_network_is_affine_on_its_data_and_not_affine_on_a_witness_line(impl, dtype, data) -> None:
     helpers.skip_if_unsupported(impl, "relu", dtype)
     net, x, _ = data.draw(all_active_relu_cases(dtype), label="case")

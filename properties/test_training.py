@@ -28,7 +28,6 @@ The checks, the recorded runs and the XOR data: ``properties/claims/training.py`
 
 from __future__ import annotations
 
-import pytest
 from mlp_crosscheck.properties import helpers
 from mlp_crosscheck.properties.claims.training import (
     check_collapse_at_every_epoch,
@@ -44,42 +43,36 @@ from mlp_crosscheck.reference import seed
 
 
 @helpers.claim()
-@pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
 def test_seed_run_gradients_match_reference_at_every_epoch(impl, dtype) -> None:
     helpers.skip_if_unsupported(impl, "identity", dtype)
     check_gradients_match_reference_at_every_epoch(impl, seed_run(impl, dtype), *seed.data(dtype))
 
 
 @helpers.claim()
-@pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
 def test_seed_run_is_gradient_descent_on_its_own_gradients(impl, dtype) -> None:
     helpers.skip_if_unsupported(impl, "identity", dtype)
     check_run_is_gradient_descent(seed_run(impl, dtype))
 
 
 @helpers.claim()
-@pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
 def test_seed_run_outputs_round_to_the_targets(impl, dtype) -> None:
     helpers.skip_if_unsupported(impl, "identity", dtype)
     check_outputs_round_to_targets(impl, seed_run(impl, dtype).run.final, *seed.data(dtype))
 
 
 @helpers.claim()
-@pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
 def test_seed_run_outputs_equal_x_at_k_at_every_epoch(impl, dtype) -> None:
     helpers.skip_if_unsupported(impl, "identity", dtype)
     check_collapse_at_every_epoch(impl, seed_run(impl, dtype), seed.data(dtype)[0])
 
 
 @helpers.claim()
-@pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
 def test_identity_network_on_xor_never_goes_below_its_least_squares_floor(impl, dtype) -> None:
     helpers.skip_if_unsupported(impl, "identity", dtype)
     check_loss_never_below_floor(impl, *xor_run(impl, "identity", dtype))
 
 
 @helpers.claim()
-@pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
 def test_tanh_network_on_xor_goes_below_the_least_squares_floor(impl, dtype) -> None:
     helpers.skip_if_unsupported(impl, "tanh", dtype)
     check_loss_ends_below_floor(impl, *xor_run(impl, "tanh", dtype))

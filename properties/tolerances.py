@@ -72,7 +72,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Generic, NamedTuple, TypeVar, cast
 
 import numpy as np
 from mlp_crosscheck.reference import activations
@@ -187,23 +187,18 @@ C_VALUE = 16.0
 C_DERIVATIVE = 64.0
 
 
-def _twice(bounds):
-    """Return ``bounds`` with every bound doubled and the kink masks kept (``Bounds.agree``)."""
-    twice = lambda arrays: None if arrays is None else tuple(2 * a for a in arrays)
-    return bounds._replace(
-        out=2 * bounds.out,
-        loss=2 * bounds.loss,
-        weights=twice(bounds.weights),
-        biases=twice(bounds.biases),
-        x=None if bounds.x is None else 2 * bounds.x,
-    )
+LossBound = TypeVar("LossBound", bound=float | np.ndarray)  # the loss bound: a float, or (N,) for a stack
 
 
-class Bounds(NamedTuple):
-    """Elementwise error bounds for one implementation, shaped like the quantities they bound."""
+class Bounds(NamedTuple, Generic[LossBound]):
+    """Elementwise error bounds, shaped like the quantities they bound.
+
+    For one network ``Bounds[float]``; for a stack ``BatchedBounds`` (``Bounds[np.ndarray]``), with a leading
+    network axis on every field, ``loss`` an ``(N,)`` array.
+    """
 
     out: np.ndarray
-    loss: float
+    loss: LossBound
     weights: tuple[np.ndarray, ...]
     biases: tuple[np.ndarray, ...] | None
     x: np.ndarray
@@ -213,25 +208,21 @@ class Bounds(NamedTuple):
     # Per layer, True where Z is exactly at a kink and every implementation computes it exactly.
     exact_kinks: tuple[np.ndarray, ...]
 
-    def agree(self) -> Bounds:
-        """Return the bound for comparing two implementations: ``bound_a + bound_b`` (twice this one)."""
-        return _twice(self)
+    def agree(self) -> Bounds[LossBound]:
+        """Return the bound for comparing two implementations: ``bound_a + bound_b`` (twice this one).
+
+        Every bound doubled, the kink masks kept.
+        """
+        return self._replace(
+            out=2 * self.out,
+            loss=cast(LossBound, 2 * self.loss),  # twice a float is a float, twice an array an array
+            weights=tuple(2 * w for w in self.weights),
+            biases=None if self.biases is None else tuple(2 * b for b in self.biases),
+            x=None if self.x is None else 2 * self.x,
+        )
 
 
-class BatchedBounds(NamedTuple):
-    """``Bounds`` of a stack: a leading network axis on every field (``loss`` is an ``(N,)`` array)."""
-
-    out: np.ndarray
-    loss: np.ndarray
-    weights: tuple[np.ndarray, ...]
-    biases: tuple[np.ndarray, ...] | None
-    x: np.ndarray
-    ambiguous: tuple[np.ndarray, ...]
-    exact_kinks: tuple[np.ndarray, ...]
-
-    def agree(self) -> BatchedBounds:
-        """Return the bound for comparing two implementations: ``bound_a + bound_b`` (twice this one)."""
-        return _twice(self)
+BatchedBounds = Bounds[np.ndarray]
 
 
 def _t(a: np.ndarray) -> np.ndarray:

@@ -1,7 +1,8 @@
 """A new framework is one module and one registry line (backends/README.md): shown with a fake one.
 
-``fake_backend`` below is a minimal framework-free backend, written from the checklist: the contract, its
-recorded behaviours, and a ``Batched`` class. The test registers it in ``backends.BUILTINS`` in a fresh
+``fake_backend`` below is a minimal framework-free backend, written from the checklist: the contract (its
+maths borrowed from ``tests/faults/correct_fault_skeleton.py``), its recorded behaviours, and a ``Batched``
+class. The test registers it in ``backends.BUILTINS`` in a fresh
 process (this folder is not edited) and runs the contract properties and a sweep with ``--backends fake``.
 """
 
@@ -11,13 +12,18 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
+FAULTS = Path(__file__).resolve().parent / "faults"
+
 FAKE_BACKEND = '''
-"""A fake framework: tanh and relu networks, backprop written out (the checklist's minimum)."""
+"""A fake framework: its "autodiff" is the planted corpus's fault-free backprop (the checklist's minimum)."""
 
 import numpy as np
+from correct_fault_skeleton import forward
+from correct_fault_skeleton import loss_and_input_gradients as _backprop
 
 from mlp_crosscheck.reference.batched import Gradients
 
@@ -28,38 +34,10 @@ KINK_DERIVATIVES = {"relu": 0.0}
 FLUSHES_SUBNORMALS = False
 RECORDED_WITH = ("numpy", np.__version__)
 
-_F = {"identity": lambda z: z, "tanh": np.tanh, "relu": lambda z: np.maximum(z, 0)}
-_D = {
-    "identity": np.ones_like,
-    "tanh": lambda z: 1 - np.tanh(z) ** 2,
-    "relu": lambda z: (z > 0).astype(z.dtype),
-}
-
-
-def _forward(weights, biases, activations, x):
-    a, inputs, pre = x, [], []
-    for layer, (w, name) in enumerate(zip(weights, activations)):
-        z = a @ w if biases is None else a @ w + biases[layer]
-        inputs.append(a)
-        pre.append(z)
-        a = _F[name](z)
-    return a, inputs, pre
-
-
-def forward(weights, biases, activations, x):
-    return _forward(weights, biases, activations, x)[0]
-
 
 def loss_and_input_gradients(weights, biases, activations, x, y):
-    out, inputs, pre = _forward(weights, biases, activations, x)
-    d_a = out - y
-    loss = float(0.5 * np.sum(d_a * d_a))
-    dws, dbs = [None] * len(weights), [None] * len(weights)
-    for layer in reversed(range(len(weights))):
-        delta = d_a * _D[activations[layer]](pre[layer])
-        dws[layer], dbs[layer] = inputs[layer].T @ delta, delta.sum(axis=0)
-        d_a = delta @ weights[layer].T
-    return loss, dws, None if biases is None else dbs, d_a
+    loss, dws, dbs, dx = _backprop(weights, biases, activations, x, y)
+    return loss, dws, dbs, dx
 
 
 def loss_and_gradients(weights, biases, activations, x, y):
@@ -103,7 +81,7 @@ def run_with_fake_backend(tmp_path, backend_source: str, selection: str) -> subp
     return subprocess.run(
         [sys.executable, "-c", script],
         cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(FAULTS)])},
         capture_output=True,
         text=True,
         timeout=900,
@@ -123,7 +101,7 @@ def test_a_fake_backend_registered_in_one_line_passes_the_contract_and_the_sweep
 
 @pytest.mark.slow
 def test_a_fake_backend_with_a_wrong_gradient_fails_the_same_checks(tmp_path) -> None:
-    broken = FAKE_BACKEND.replace("dws[layer], dbs[layer] = inputs", "dws[layer], dbs[layer] = 2 * inputs")
+    broken = FAKE_BACKEND.replace("return loss, dws, dbs, dx", "return loss, [2 * g for g in dws], dbs, dx")
     assert broken != FAKE_BACKEND
     proc = run_with_fake_backend(tmp_path, broken, "not bitwise")
     out = proc.stdout + proc.stderr

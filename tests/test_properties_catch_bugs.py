@@ -126,13 +126,8 @@ def test_gradient_agreement_rejects_a_doubled_last_layer_gradient() -> None:
 
 
 def test_gradient_agreement_rejects_a_batch_mean_bias_gradient() -> None:
-    assert_check_rejects(
-        check_gradients_match_reference,
-        planted("faulty_bias_gradient_batch_mean"),
-        _seed("sigmoid", biases=True),
-        SMALL_X,
-        Y,
-    )
+    net = _seed("sigmoid", biases=True)
+    assert_check_rejects(check_gradients_match_reference, planted("faulty_bias_gradient_batch_mean"), net, SMALL_X, Y)
 
 
 def test_gradient_agreement_rejects_an_untransposed_square_layer() -> None:
@@ -233,13 +228,8 @@ def test_contract_rejects_a_mutated_input() -> None:
 
 
 def test_contract_rejects_a_dtype_change() -> None:
-    assert_check_rejects(
-        check_outputs_have_contract_shapes_and_dtypes,
-        planted("faulty_float64_output"),
-        _seed("tanh", dtype=np.float32),
-        SMALL_X.astype(np.float32),
-        Y.astype(np.float32),
-    )
+    case = _seed("tanh", dtype=np.float32), SMALL_X.astype(np.float32), Y.astype(np.float32)
+    assert_check_rejects(check_outputs_have_contract_shapes_and_dtypes, planted("faulty_float64_output"), *case)
 
 
 def test_bitwise_check_rejects_an_unfixed_summation_order_that_the_bound_accepts() -> None:

@@ -69,18 +69,13 @@ QUICK = Budget(100, 40, 3, 20, 3, 100_000)
 
 def per_example(strategy, body: Callable, examples: int) -> tuple[float, int, int]:
     """Return (seconds per example, examples run, examples whose body raised) for a generate-only run."""
-    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import given, settings
+
+    from mlp_crosscheck.properties import profiles
 
     counts = {"run": 0, "raised": 0}
 
-    @settings(
-        max_examples=examples,
-        database=None,
-        deadline=None,
-        phases=[Phase.generate],
-        derandomize=True,
-        suppress_health_check=list(HealthCheck),
-    )
+    @settings(profiles.FIND, max_examples=examples)  # generate only: a fixed, reproducible draw
     @given(strategy)
     def test(case):
         counts["run"] += 1

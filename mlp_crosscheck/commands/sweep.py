@@ -48,7 +48,7 @@ import math
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import NamedTuple
 
 import numpy as np
@@ -697,10 +697,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also verify this contract module (a .py file or module name), network by network; repeatable",
     )
     parser.add_argument(
-        "--arch", type=arguments.architecture, default=DEFAULT_WIDTHS, metavar="N0,N1,...", help="widths (3,4,10,1)"
+        "--arch", dest="widths", type=arguments.architecture, default=DEFAULT_WIDTHS, help="widths N0,N1,... (3,4,10,1)"
     )
     parser.add_argument(
         "--activation",
+        dest="activations",
         type=arguments.activation_names,
         default=(DEFAULT_ACTIVATION,),
         metavar="NAME[,NAME...]",
@@ -742,14 +743,7 @@ def run(args: argparse.Namespace) -> int:
         backends.limit_threads(args.backends, args.threads)
     _keep_freed_memory()
     try:
-        spec = SweepSpec(
-            seed=args.seed,
-            widths=args.arch,
-            activations=args.activation,
-            dtype=args.dtype,
-            batch=args.batch,
-            biases=args.biases,
-        )
+        spec = SweepSpec(**{option.name: getattr(args, option.name) for option in fields(SweepSpec)})  # the same names
         impls = [backends.load(path) for path in args.impl]
     except (ValueError, backends.ContractError) as exc:
         print(f"mlp-crosscheck sweep: {exc}", file=sys.stderr)
