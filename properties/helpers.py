@@ -170,7 +170,8 @@ def branch_assignments(net: network.Network, bounds: Bounds, impl) -> list[tuple
     implementation's computed ``z`` may be negative, positive or exactly zero, so its derivative there is the
     left slope, the right slope, or its convention at the kink; anything else is wrong. Each assignment is,
     per layer, None (no ambiguous element) or an array of sigma' values, NaN where ``Z`` decides: the
-    ``branches`` argument of ``network.loss_and_gradients`` and ``tolerances.gradient_bounds``. Returns
+    ``branches`` of the ``activations.Kinks`` that ``network.loss_and_gradients`` and
+    ``tolerances.gradient_bounds`` take. Returns
     ``[]`` when nothing is ambiguous, None when there are more than ``MAX_BRANCH_ASSIGNMENTS`` assignments.
     """
     count = sum(int(m.sum()) for m in bounds.ambiguous)
@@ -225,7 +226,7 @@ def assert_gradients_agree_on_some_branch(impl, net: network.Network, x, y, actu
     closest: tuple[float, AssertionError] | None = None
     overrides = kink_conventions.overrides(impl)
     for branches in assignments:
-        branch_bounds = tolerances.gradient_bounds(net, x, y, kink_derivatives=overrides, branches=branches)
+        branch_bounds = tolerances.gradient_bounds(net, x, y, vocabulary.Kinks(overrides, branches))
         expected = reference_result(net, x, y, impl, branches=branches)
         with assertions.recording_ratios() as ratios:
             try:
@@ -257,7 +258,7 @@ def gradient_bounds_for(net: network.Network, x: np.ndarray, y: np.ndarray, impl
     overrides = kink_conventions.overrides(impl)
     if not any(m.any() for m, name in zip(bounds.exact_kinks, net.activations, strict=True) if name in overrides):
         return bounds
-    return tolerances.gradient_bounds(net, x, y, kink_derivatives=overrides)
+    return tolerances.gradient_bounds(net, x, y, vocabulary.Kinks(overrides))
 
 
 def reference_forward(net: network.Network, x: np.ndarray) -> np.ndarray:
@@ -276,8 +277,7 @@ def reference_result(net: network.Network, x: np.ndarray, y: np.ndarray, impl, b
         net.astype(np.float64),
         x.astype(np.float64),
         y.astype(np.float64),
-        kink_derivatives=kink_conventions.overrides(impl),
-        branches=branches,
+        vocabulary.Kinks(kink_conventions.overrides(impl), branches),
     )
     return Result(loss, grads.weights, grads.biases, grads.x)
 

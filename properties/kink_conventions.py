@@ -92,8 +92,8 @@ def measured_choice(impl: Any, activation: str) -> float | None:
 def overrides(impl: Any) -> dict[str, float]:
     """Return only the kink derivatives where ``impl``'s convention differs from the reference's.
 
-    This is the ``kink_derivatives`` argument of ``reference.network.loss_and_gradients`` that makes the
-    reference reproduce ``impl``'s convention.
+    As ``activations.Kinks(conventions=...)``, the argument of ``reference.network.loss_and_gradients`` that
+    makes the reference reproduce ``impl``'s convention.
     """
     return {k: v for k, v in derivatives_at_kinks(impl).items() if v != activations.KINK_CONVENTION[k]}
 

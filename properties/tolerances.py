@@ -33,8 +33,8 @@ The model (Higham, *Accuracy and Stability of Numerical Algorithms*, 2nd ed., 3.
   of the exact ones, and any implementation's values within one more.
 - Kinks: ``Lip(relu') = 0`` holds only away from the kink. Where ``|Z - kink| <= E_Z`` the branch a correct
   implementation takes is not determined by the maths (``Bounds.ambiguous``); properties check each way of
-  taking those branches (``gradient_bounds(branches=...)``) or reject the draw. Where ``Z`` sits exactly on
-  the kink *and* ``E_Z = 0`` (every product is exactly zero), every implementation computes ``Z == 0``
+  taking those branches (``gradient_bounds(net, x, y, Kinks(branches=...))``) or reject the draw. Where ``Z``
+  sits exactly on the kink *and* ``E_Z = 0`` (every product is exactly zero), every implementation computes ``Z == 0``
   exactly, and the framework's kink convention decides; the properties compare those through the kink
   table, not through a tolerance.
 - Underflow (Higham 2.1, eq. 2.8): a result below the smallest normal number ``tiny`` is not within a
@@ -70,7 +70,6 @@ Network ``k``'s bounds in a stack are bit for bit ``gradient_bounds(stack.networ
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, NamedTuple, TypeVar, cast
 
@@ -341,15 +340,13 @@ def _gradient_bounds(
     x64: np.ndarray,
     y: np.ndarray,
     forward64: tuple[np.ndarray, Cache | StackCache],
-    kink_derivatives: Mapping[str, float] | None = None,
-    branches: Sequence[np.ndarray | None] | None = None,
+    kinks: activations.Kinks = activations.REFERENCE_KINKS,
     backward64: BackwardTrace | None = None,
 ) -> BatchedBounds:
     """Return ``gradient_bounds`` of a network or of a stack, on the reference's float64 pass ``forward64``.
 
     Every array may carry leading (stack) axes; ``loss`` is then an array.
     """
-    kink_derivatives = kink_derivatives or {}
     dtype = net.dtype
     u, tiny, eta = unit_roundoff(dtype), _tiny(dtype), underflow_unit(dtype)
     out, cache = forward64
@@ -369,13 +366,8 @@ def _gradient_bounds(
     for layer in reversed(range(net.depth)):
         name, z, ez = net.activations[layer], cache.preactivations[layer], fwd.e_z[layer]
         consts, kink = CONSTANTS[name], activations.get(name).kink
-        if backward64 is not None:  # sigma'(Z): the reference's own values (the same function on the same Z)
-            s = backward64.derivatives[layer]
-        else:
-            s = activations.derivative(name, z, kink_derivatives.get(name))
-        chosen = None if branches is None else branches[layer]
-        if chosen is not None:
-            s = np.where(np.isnan(chosen), s, chosen)
+        # sigma'(Z): from the reference's trace when the caller has one (the same function, the same kinks)
+        s = backward64.derivatives[layer] if backward64 is not None else kinks.derivative(layer, name, z)
         s_abs = np.abs(s)
         s_err: float | np.ndarray
         if name == "identity" or kink is not None:
@@ -439,21 +431,20 @@ def gradient_bounds(
     net: Network,
     x: np.ndarray,
     y: np.ndarray,
-    kink_derivatives: Mapping[str, float] | None = None,
-    branches: Sequence[np.ndarray | None] | None = None,
-) -> Bounds:
+    kinks: activations.Kinks = activations.REFERENCE_KINKS,
+) -> Bounds[float]:
     """Return the bounds on the output, loss and every gradient of ``0.5 sum((forward(x) - y)^2)``.
 
     Args:
-        kink_derivatives: the derivative an implementation uses exactly at a kink, per activation (as in
-            ``reference.network.backward``); it sets the magnitude |sigma'| the bounds propagate there.
-        branches: as in ``reference.network.backward``: the derivative of the branch an implementation takes
-            at a pre-activation within its bound of a kink. A relu-type sigma' is constant on each branch, so
-            the chosen one is exact (no S_l) and sets |sigma'| there, as at an exact kink. The forward bounds
+        kinks: ``kinks.conventions``, the derivative an implementation uses exactly at a kink, per activation
+            (as in ``reference.network.backward``), sets the magnitude |sigma'| the bounds propagate there.
+            ``kinks.branches``: the derivative of the branch an implementation takes at a pre-activation within
+            its bound of a kink. A relu-type sigma' is constant on each branch, so the chosen one is exact (no
+            S_l) and sets |sigma'| there, as at an exact kink. The forward bounds
             need nothing: they already hold on either branch (``_piecewise_linear_error``).
     """
     wide, x64 = _wide(net, x)
-    b = _gradient_bounds(net, wide, x64, y, forward(wide, x64), kink_derivatives, branches)
+    b = _gradient_bounds(net, wide, x64, y, forward(wide, x64), kinks)
     return Bounds(b.out, float(b.loss), b.weights, b.biases, b.x, b.ambiguous, b.exact_kinks)
 
 

@@ -1,6 +1,6 @@
 """The activation vocabulary: each function's value and derivative, in NumPy and SciPy only.
 
-Design constraints a reader must not break:
+Invariants:
 - No framework imports here: this module is the independent side of every comparison.
 - Every formula is written so that it neither overflows nor cancels for any finite input, in float32 and
   float64; dtype in = dtype out (the Python scalars below never promote a float32 array).
@@ -15,8 +15,10 @@ Design constraints a reader must not break:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
+from typing import NamedTuple
 
 import numpy as np
 from scipy import special
@@ -194,3 +196,29 @@ def derivative(name: str, z: np.ndarray, at_kink: float | None = None) -> np.nda
     if at_kink is not None and act.kink is not None:
         d = np.where(z == act.kink, z.dtype.type(at_kink), d)
     return d
+
+
+class Kinks(NamedTuple):
+    """Which derivative to take where ``Z`` alone does not decide it: at a kink, or near enough to one that
+    rounding may put an implementation's ``Z`` on either side.
+
+    Attributes:
+        conventions: activation name -> its derivative exactly at its kink, instead of ``KINK_CONVENTION``
+            (to reproduce a framework whose convention differs there).
+        branches: per layer, None or an array of ``Z_l``'s shape holding ``sigma'(Z_l)`` where it is not NaN:
+            the derivative of a branch chosen by the caller, used instead of the derivative at ``Z_l``.
+    """
+
+    conventions: Mapping[str, float] = MappingProxyType({})
+    branches: Sequence[np.ndarray | None] | None = None
+
+    def derivative(self, layer: int, name: str, z: np.ndarray) -> np.ndarray:
+        """Return ``sigma'(Z)`` of layer ``layer`` (activation ``name``) with these choices, in ``z``'s dtype."""
+        slope = derivative(name, z, self.conventions.get(name))
+        chosen = None if self.branches is None else self.branches[layer]  # per near-kink element; NaN elsewhere
+        if chosen is not None:
+            slope = np.where(np.isnan(chosen), slope, chosen).astype(slope.dtype)
+        return slope
+
+
+REFERENCE_KINKS = Kinks()  # the reference's own conventions, no branch chosen

@@ -9,11 +9,12 @@ up to the summation order of NumPy's stacked matmul (which the error bounds allo
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar, NamedTuple
 
 import numpy as np
+from mlp_crosscheck.reference.activations import REFERENCE_KINKS, Kinks
 from mlp_crosscheck.reference.network import (
     Cache,
     Gradients,
@@ -93,26 +94,24 @@ def loss_batched(out: np.ndarray, y: np.ndarray) -> np.ndarray:
     return _loss(out, y)
 
 
-def backward_batched(
-    stack: NetworkStack, cache: Cache, d_out: np.ndarray, kink_derivatives: Mapping[str, float] | None = None
-) -> Gradients:
+def backward_batched(stack: NetworkStack, cache: Cache, d_out: np.ndarray, kinks: Kinks = REFERENCE_KINKS) -> Gradients:
     """Backpropagate ``d_out = dL/dA_L`` ``(N, batch, n_L)`` through every network of the stack.
 
-    The derivations are ``reference.network.backward``'s; see it for ``kink_derivatives``.
+    The derivations are ``reference.network.backward``'s; see it for ``kinks``.
     """
-    return _backward(stack, cache, d_out, kink_derivatives)[0]
+    return _backward(stack, cache, d_out, kinks)[0]
 
 
 def backward_batched_traced(
-    stack: NetworkStack, cache: Cache, d_out: np.ndarray, kink_derivatives: Mapping[str, float] | None = None
+    stack: NetworkStack, cache: Cache, d_out: np.ndarray, kinks: Kinks = REFERENCE_KINKS
 ) -> tuple[Gradients, BackwardTrace]:
     """Return ``backward_batched``'s gradients and the per-layer values it computed on the way."""
-    gradients, steps = _backward(stack, cache, d_out, kink_derivatives)
+    gradients, steps = _backward(stack, cache, d_out, kinks)
     return gradients, BackwardTrace(*zip(*reversed(steps), strict=True))
 
 
 def loss_and_gradients_batched(
-    stack: NetworkStack, x: np.ndarray, y: np.ndarray, kink_derivatives: Mapping[str, float] | None = None
+    stack: NetworkStack, x: np.ndarray, y: np.ndarray, kinks: Kinks = REFERENCE_KINKS
 ) -> tuple[np.ndarray, Gradients]:
     """Return every network's L2 loss ``(N,)`` and gradients (see ``backward_batched``)."""
-    return _loss_and_gradients(stack, x, y, kink_derivatives)
+    return _loss_and_gradients(stack, x, y, kinks)

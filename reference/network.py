@@ -15,7 +15,6 @@ networks, so network ``k`` of a stack computes from its own arrays only.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, NamedTuple, Self
 
@@ -197,20 +196,15 @@ def _backward(
     net: Parameters,
     cache: Cache,
     d_out: np.ndarray,
-    kink_derivatives: Mapping[str, float] | None = None,
-    branches: Sequence[np.ndarray | None] | None = None,
+    kinks: activations.Kinks = activations.REFERENCE_KINKS,
 ) -> tuple[Gradients, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
     """Return ``backward``'s gradients and, per layer from the last, ``(sigma_l'(Z_l), delta_l, dL/dA_l)``."""
-    kink_derivatives = kink_derivatives or {}
     d_weights, d_biases, steps = [], [], []
     d_a = d_out  # dL/dA_L (= A_L - y for the L2 loss)
     for layer in reversed(range(net.depth)):
         a_prev, z = cache.inputs[layer], cache.preactivations[layer]
         name = net.activations[layer]
-        slope = activations.derivative(name, z, kink_derivatives.get(name))  # sigma_l'(Z_l)
-        chosen = None if branches is None else branches[layer]  # a branch per near-kink element, NaN elsewhere
-        if chosen is not None:
-            slope = np.where(np.isnan(chosen), slope, chosen).astype(slope.dtype)
+        slope = kinks.derivative(layer, name, z)  # sigma_l'(Z_l)
         delta = d_a * slope  # delta_l = dL/dZ_l = dL/dA_l * sigma_l'(Z_l)
         steps.append((slope, delta, d_a))
         d_weights.append(_t(a_prev) @ delta)  # dW_l = A_{l-1}^T delta_l  (Z_l = A_{l-1} W_l: dZ_bj/dW_ij = A_bi)
@@ -229,30 +223,25 @@ def backward(
     net: Parameters,
     cache: Cache,
     d_out: np.ndarray,
-    kink_derivatives: Mapping[str, float] | None = None,
-    branches: Sequence[np.ndarray | None] | None = None,
+    kinks: activations.Kinks = activations.REFERENCE_KINKS,
 ) -> Gradients:
     """Backpropagate ``d_out = dL/dA_L`` through the network; return every gradient.
 
     Args:
-        kink_derivatives: activation name -> the derivative to use exactly at its kink, overriding
-            ``activations.KINK_CONVENTION`` (to reproduce another framework's documented convention).
-        branches: per layer, None or an array of Z_l's shape holding sigma'(Z_l) where it is not NaN: the
-            derivative of a branch chosen by the caller (for a Z_l so close to a kink that an implementation
-            may land on either side), used instead of the derivative at Z_l.
+        kinks: the derivative to take at a kink (another framework's convention) and, near one, the branch
+            chosen by the caller (``activations.Kinks``); by default the reference's conventions.
     """
-    return _backward(net, cache, d_out, kink_derivatives, branches)[0]
+    return _backward(net, cache, d_out, kinks)[0]
 
 
 def loss_and_gradients(
     net: Network,
     x: np.ndarray,
     y: np.ndarray,
-    kink_derivatives: Mapping[str, float] | None = None,
-    branches: Sequence[np.ndarray | None] | None = None,
+    kinks: activations.Kinks = activations.REFERENCE_KINKS,
 ) -> tuple[float, Gradients]:
     """Return the L2 loss of ``net`` on ``(x, y)`` and its gradients (``backward`` explains the options)."""
-    value, gradients = _loss_and_gradients(net, x, y, kink_derivatives, branches)
+    value, gradients = _loss_and_gradients(net, x, y, kinks)
     return float(value), gradients
 
 
@@ -260,14 +249,13 @@ def _loss_and_gradients(
     net: Parameters,
     x: np.ndarray,
     y: np.ndarray,
-    kink_derivatives: Mapping[str, float] | None = None,
-    branches: Sequence[np.ndarray | None] | None = None,
+    kinks: activations.Kinks = activations.REFERENCE_KINKS,
 ) -> tuple[np.ndarray, Gradients]:
     """Return ``loss_and_gradients`` for any stack: each network's loss, as an array, and the gradients."""
     out, cache = forward(net, x)
     y = check_output_target(net, out, y)
     d_out = out - y  # dL/dA_L = A_L - y for L = 0.5 sum (A_L - y)^2
-    return _loss(out, y), backward(net, cache, d_out, kink_derivatives, branches)
+    return _loss(out, y), backward(net, cache, d_out, kinks)
 
 
 class NotCollapsibleError(ValueError):

@@ -17,6 +17,7 @@ from mlp_crosscheck.backends.contract import Implementation
 from mlp_crosscheck.properties import helpers, tolerances
 from mlp_crosscheck.properties.claims.gradient_agreement import check_gradients_match_reference
 from mlp_crosscheck.reference import network
+from mlp_crosscheck.reference.activations import Kinks
 from mlp_crosscheck.reference.network import Network
 
 # z = 1 * 1 + 1 * -(1 - 2^-23) = 2^-23 exactly in float32 and float64: positive, but far inside its float32
@@ -38,7 +39,7 @@ def taking(slope: float, activation: str = "relu") -> Implementation:
 
     def loss_and_gradients(weights, biases, activations, x, y):
         net = Network(tuple(weights), biases, tuple(activations))
-        loss, grads = network.loss_and_gradients(net, x, y, branches=branches)
+        loss, grads = network.loss_and_gradients(net, x, y, Kinks(branches=branches))
         return loss, list(grads.weights), None
 
     def forward(weights, biases, activations, x):

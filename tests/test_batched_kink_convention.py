@@ -1,6 +1,6 @@
 """The batched reference passes a kink convention through to the derivative, as the reference does.
 
-``loss_and_gradients_batched`` and ``backward_batched`` take ``kink_derivatives`` (jax's leaky_relu'(0) = 1)
+``loss_and_gradients_batched`` and ``backward_batched`` take ``kinks`` (jax's leaky_relu'(0) = 1)
 and hand it to ``backward_batched_traced``. Mutation testing (``docs/mutation.md``) found that dropping it in
 either wrapper passed every test: the sweep excludes networks with exact kinks, and the unit test of the
 override (``tests/test_batched_reference.py``) compares ``dL/dW_1``, which at an all-zero input row -- how it
@@ -25,9 +25,10 @@ from mlp_crosscheck.properties import helpers, strategies
 from mlp_crosscheck.properties.assertions import assert_gradients_within_bounds
 from mlp_crosscheck.properties.tolerances import gradient_bounds
 from mlp_crosscheck.reference import network
+from mlp_crosscheck.reference.activations import Kinks
 from mlp_crosscheck.reference.batched import NetworkStack, backward_batched, forward_batched, loss_and_gradients_batched
 
-CONVENTIONS = [pytest.param({"leaky_relu": 1.0}, id="jax"), pytest.param({"leaky_relu": 0.5}, id="half")]
+CONVENTIONS = [pytest.param(Kinks({"leaky_relu": 1.0}), id="jax"), pytest.param(Kinks({"leaky_relu": 0.5}), id="half")]
 
 
 @pytest.mark.parametrize("kinks", CONVENTIONS)
@@ -52,7 +53,7 @@ def test_batched_reference_follows_the_kink_convention_it_is_given(dtype, kinks,
     wrapped = backward_batched(stack, cache, out - y, kinks)
     for k, net in enumerate(nets):
         with helpers.reproduction_on_failure(net, xs[k], ys[k]):
-            loss, expected = network.loss_and_gradients(net, xs[k], ys[k], kink_derivatives=kinks)
+            loss, expected = network.loss_and_gradients(net, xs[k], ys[k], kinks)
             bounds = gradient_bounds(net, xs[k], ys[k])
             helpers.assume_no_ambiguous_kinks(bounds)  # near (not on) a kink the two may take either branch
             bounds = bounds.agree()

@@ -17,6 +17,7 @@ import pytest
 from mlp_crosscheck.properties.assertions import assert_arrays_within_bound, assert_gradients_within_bounds
 from mlp_crosscheck.properties.tolerances import gradient_bounds
 from mlp_crosscheck.reference import activations, network
+from mlp_crosscheck.reference.activations import Kinks
 from mlp_crosscheck.reference.batched import (
     NetworkStack,
     backward_batched,
@@ -120,13 +121,13 @@ def test_kink_override_reaches_the_derivative_exactly_at_the_kink():
     out, cache = forward_batched(stack, x)
 
     _, default = backward_batched_traced(stack, cache, out - y)
-    _, jax_like = backward_batched_traced(stack, cache, out - y, kink_derivatives={"leaky_relu": 1.0})
+    _, jax_like = backward_batched_traced(stack, cache, out - y, Kinks({"leaky_relu": 1.0}))
 
     assert (default.derivatives[0][:, 0, :] == activations.LEAKY_RELU_SLOPE).all()
     assert (jax_like.derivatives[0][:, 0, :] == 1.0).all()
-    got = backward_batched(stack, cache, out - y, {"leaky_relu": 1.0})
+    got = backward_batched(stack, cache, out - y, Kinks({"leaky_relu": 1.0}))
     for k in range(N):
-        _, expected = network.loss_and_gradients(stack.network(k), x[k], y[k], {"leaky_relu": 1.0})
+        _, expected = network.loss_and_gradients(stack.network(k), x[k], y[k], Kinks({"leaky_relu": 1.0}))
         np.testing.assert_allclose(got.weights[0][k], expected.weights[0], rtol=1e-12, atol=1e-300)
         # dL/dW_1 = x^T delta does not see the zero row's derivative (its x is 0); dL/dx = delta W^T does.
         np.testing.assert_allclose(got.x[k], expected.x, rtol=1e-12, atol=1e-300)

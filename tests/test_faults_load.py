@@ -22,6 +22,7 @@ import pytest
 from mlp_crosscheck.backends.contract import ContractError, Implementation, Result
 from mlp_crosscheck.properties import kink_conventions
 from mlp_crosscheck.reference import activations, network
+from mlp_crosscheck.reference.activations import Kinks
 from mlp_crosscheck.reference.network import Network
 
 from mlp_crosscheck import backends
@@ -188,7 +189,7 @@ def _comparisons(impl: Implementation, net: Network, x: np.ndarray, y: np.ndarra
     yield "forward output", impl.forward(net, x), REFERENCE.forward(net, x)
     got = impl.loss_and_gradients(net, x, y)
     # The reference with the implementation's convention at exact kinks (its declared or valid measured one).
-    loss, grads = network.loss_and_gradients(net, x, y, kink_derivatives=kink_conventions.overrides(impl))
+    loss, grads = network.loss_and_gradients(net, x, y, Kinks(kink_conventions.overrides(impl)))
     want = Result(loss, grads.weights, grads.biases, grads.x if got.x is not None else None)
     yield "loss", got.loss, want.loss
     for i, (g, w) in enumerate(zip(got.weights, want.weights, strict=True)):
