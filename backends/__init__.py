@@ -58,6 +58,7 @@ __all__ = [
     "limit_threads",
     "load",
     "missing_reason",
+    "version",
 ]
 
 
