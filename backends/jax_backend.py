@@ -5,7 +5,7 @@ Invariants:
 - Activations are jax.nn's own, configured to mean the reference's function: ``gelu(approximate=False)``
   (jax's default is the tanh approximation), ``leaky_relu(negative_slope=0.01)``, ``elu(alpha=1)``.
 - float64: JAX truncates float64 to float32 unless ``jax_enable_x64`` is on. We switch it on only inside our
-  own calls, with the ``jax.enable_x64`` context manager, so that importing this backend changes nothing for
+  own calls, with JAX's x64 context manager (``_x64``), so that importing this backend changes nothing for
   other JAX code in the process. (The flag is part of JAX's compile-cache key, so this costs no recompiles.)
 - Matmuls at ``Precision.HIGHEST``: on GPUs and TPUs the default may use TF32 or bfloat16 passes.
 - The activations are data, not part of the compiled program: each layer's activation is an index that
@@ -43,6 +43,17 @@ from mlp_crosscheck.backends.contract import default_device, functions_of, on_de
 from mlp_crosscheck.reference.batched import Gradients
 
 NAME = "jax"
+
+
+def _x64():
+    """JAX's float64 switch for the calls inside it: ``jax.enable_x64`` from 0.8, ``jax.experimental.enable_x64``
+    before (removed in 0.10), so that every release pyproject admits works (``docs/versions.md``)."""
+    if hasattr(jax, "enable_x64"):
+        return jax.enable_x64(True)
+    from jax.experimental import enable_x64  # type: ignore[attr-defined]
+
+    return enable_x64(True)
+
 
 ACTIVATIONS: dict[str, Callable] = {
     "identity": lambda z: z,
@@ -167,14 +178,14 @@ class JaxNetwork:
         return jax.device_put((ws, bs, indices, data), self.device)
 
     def forward(self, weights, biases, activations, x) -> np.ndarray:
-        with jax.enable_x64(True):
+        with _x64():
             ws, bs, indices, (xj,) = self._padded(weights, biases, activations, x)
             out = np.asarray(_jit_forward(ws, bs, xj, indices))
             return out[: np.shape(x)[0], : np.shape(weights[-1])[1]]
 
     def loss_and_input_gradients(self, weights, biases, activations, x, y):
         """Return ``(loss, dweights, dbiases, dx)``, every gradient from one reverse pass."""
-        with jax.enable_x64(True):
+        with _x64():
             mask = np.ones(np.shape(y), dtype=np.asarray(y).dtype)
             ws, bs, indices, (xj, yj, mj) = self._padded(weights, biases, activations, x, y, mask)
             loss, (dws, dbs, dx) = _jit_loss_and_grads(ws, bs, xj, yj, mj, indices)
@@ -218,7 +229,7 @@ class Batched:
         """Return each network's loss ``(N,)`` and its gradients, stacked (``reference.batched.Gradients``)."""
         n = stack.count
         pad = lambda a: a if n == self.chunk else _pad(a, (self.chunk, *a.shape[1:]))
-        with jax.enable_x64(True):
+        with _x64():
             put = lambda arrays: tuple(jax.device_put(pad(a), _default.device) for a in arrays)
             ws = put(stack.weights)
             bs = None if stack.biases is None else put(stack.biases)
@@ -232,7 +243,7 @@ class Batched:
 
 def activation_and_derivative(name: str, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return ``sigma(z)`` and ``sigma'(z)`` as JAX computes them: jax.nn's function and jax.grad."""
-    with jax.enable_x64(True):
+    with _x64():
         f = ACTIVATIONS[name]
         return np.asarray(f(z)), np.asarray(jax.vmap(jax.grad(f))(z))
 
@@ -249,7 +260,7 @@ def naive_tanh_weight_gradients(x: np.ndarray, weights, y: np.ndarray) -> list[n
             a = jnp.tanh(a @ w)
         return 0.5 * jnp.sum((a - y) ** 2)
 
-    with jax.enable_x64(True):
+    with _x64():
         return [np.asarray(g) for g in jax.jit(jax.grad(loss))(list(weights))]
 
 
@@ -263,5 +274,5 @@ def framework_gradient_check(x: np.ndarray, weights) -> None:
             a = jnp.tanh(a @ w)
         return 0.5 * jnp.sum(a * a)
 
-    with jax.enable_x64(True):
+    with _x64():
         check_grads(loss, ([jnp.asarray(w) for w in weights],), order=1, modes=("rev",))
