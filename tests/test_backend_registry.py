@@ -7,6 +7,7 @@ mutation testing can see them (``scripts/mutmut.cfg`` selects this file). Fake b
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 import os
 import sys
@@ -122,10 +123,17 @@ def test_batched_of_a_missing_framework_is_an_import_error(monkeypatch) -> None:
 def test_limit_threads_sets_the_one_thread_environment_once_and_calls_set_threads(register, monkeypatch) -> None:
     monkeypatch.setenv("FAKE_FLAGS", "--other")
     module = register(environment=(("FAKE_FLAGS", "--one-thread"),))
-    backends.limit_threads(["fake", "absent-and-skipped"], 1)
+    backends.limit_threads(["absent-and-skipped", "fake"], 1)
     backends.limit_threads(["fake"], 1)
     assert os.environ["FAKE_FLAGS"] == "--other --one-thread"  # appended, and only once
     assert sys.modules[module].THREADS == [1, 1]
+
+
+def test_limit_threads_sets_an_unset_variable_to_the_one_thread_value(register, monkeypatch) -> None:
+    monkeypatch.delenv("FAKE_FLAGS", raising=False)
+    register(environment=(("FAKE_FLAGS", "--one-thread"),))
+    backends.limit_threads(["fake"], 1)
+    assert os.environ["FAKE_FLAGS"] == "--one-thread"
 
 
 def test_limit_threads_beyond_one_leaves_the_environment_alone(register, monkeypatch) -> None:
@@ -183,10 +191,10 @@ class _OnADevice:
         self.device = device
 
     def forward(self, weights, biases, activations, x):
-        return self.device
+        return (self.device, weights, biases, activations, x)
 
     def loss_and_input_gradients(self, weights, biases, activations, x, y):
-        return (1.0, [self.device], None, "dx")
+        return (1.0, (self.device, weights, biases, activations, x, y), None, "dx")
 
 
 def test_default_device_is_the_environment_variable_else_cpu(monkeypatch) -> None:
@@ -204,15 +212,41 @@ def test_functions_of_and_on_device_of_give_a_devices_contract(monkeypatch) -> N
     from mlp_crosscheck.backends.contract import functions_of, on_device_of
 
     forward, loss_and_gradients, loss_and_input_gradients = functions_of(_OnADevice("cpu"))
-    assert forward(None, None, None, None) == "cpu"
-    assert loss_and_gradients(None, None, None, None, None) == (1.0, ["cpu"], None)  # dx dropped
-    assert loss_and_input_gradients(None, None, None, None, None) == (1.0, ["cpu"], None, "dx")
+    call = ("w", "b", "a", "x")
+    assert forward(*call) == ("cpu", *call)
+    assert loss_and_gradients(*call, "y") == (1.0, ("cpu", *call, "y"), None)  # every argument passed, dx dropped
+    assert loss_and_input_gradients(*call, "y") == (1.0, ("cpu", *call, "y"), None, "dx")
 
     module = ModuleType("a_backend_for_a_test")
     module.KINK_DERIVATIVES = {"relu": 0.0}
     monkeypatch.setitem(sys.modules, module.__name__, module)
     on_cuda = on_device_of(module.__name__, _OnADevice)("cuda")
     assert on_cuda.KINK_DERIVATIVES == {"relu": 0.0}  # the module's declarations, kept
-    assert on_cuda.forward(None, None, None, None) == "cuda"
-    assert on_cuda.loss_and_gradients(None, None, None, None, None) == (1.0, ["cuda"], None)
-    assert on_cuda.loss_and_input_gradients(None, None, None, None, None)[3] == "dx"
+    assert on_cuda.forward(*call) == ("cuda", *call)
+    assert on_cuda.loss_and_gradients(*call, "y") == (1.0, ("cuda", *call, "y"), None)
+    assert on_cuda.loss_and_input_gradients(*call, "y")[3] == "dx"
+
+
+def test_first_call_problem_of_an_error_without_a_message(tmp_path, monkeypatch) -> None:
+    (tmp_path / "fake_backend_silent.py").write_text("raise ImportError()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(backends.BUILTINS, "silent", backends.Builtin("numpy", "fake_backend_silent"))
+    assert backends.first_call_problem("silent") == f"loading it failed: ImportError:  (numpy {np.__version__})"
+
+
+def test_the_contract_names_load_lazily_from_the_package() -> None:
+    from mlp_crosscheck.backends import contract
+
+    assert backends.ContractError is contract.ContractError
+    assert backends.Implementation is contract.Implementation
+    assert backends.load is contract.load
+    with pytest.raises(AttributeError, match=r"^module 'mlp_crosscheck\.backends' has no attribute 'nope'$"):
+        backends.nope  # noqa: B018
+
+
+def test_builtin_records_which_builtin_it_is_on_every_device(register, monkeypatch) -> None:
+    assert backends.builtin("numpy").builtin == "numpy"
+    assert backends.builtin("numpy", "cpu").builtin == "numpy"
+    module = importlib.import_module(register())
+    monkeypatch.setattr(module, "on_device", lambda device: module, raising=False)
+    assert backends.builtin("fake", "cuda").builtin == "fake"

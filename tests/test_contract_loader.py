@@ -151,6 +151,20 @@ def test_a_kink_declaration_that_is_no_subgradient_is_refused_at_load(tmp_path, 
         backends.load(str(_write(tmp_path, body)))
 
 
+@pytest.mark.parametrize("declaration", ["'yes'", "1", "0.0"])
+def test_a_flushing_declaration_that_is_not_a_bool_is_refused_at_load(tmp_path, declaration):
+    body = CORRECT.format(name="flushy") + f"\nFLUSHES_SUBNORMALS = {declaration}\n"
+    with pytest.raises(ContractError) as refused:
+        backends.load(str(_write(tmp_path, body)))
+    assert str(refused.value) == f"flushy: FLUSHES_SUBNORMALS must be True or False, got {declaration}"
+
+
+@pytest.mark.parametrize("declaration", [True, False])
+def test_a_flushing_declaration_loads(tmp_path, declaration):
+    body = CORRECT.format(name="flushy") + f"\nFLUSHES_SUBNORMALS = {declaration}\n"
+    assert backends.load(str(_write(tmp_path, body))).module.FLUSHES_SUBNORMALS is declaration
+
+
 def test_a_kink_declaration_in_the_subdifferential_loads(tmp_path):
     body = CORRECT.format(name="kinky") + "\nKINK_DERIVATIVES = {'relu': 1.0, 'leaky_relu': 0.5}\n"
     assert backends.load(str(_write(tmp_path, body))).name == "kinky"
@@ -463,3 +477,85 @@ def test_modules_without_a_name_are_reported_by_their_type() -> None:
     with pytest.raises(ContractError) as caught:
         Implementation(bare)
     assert str(caught.value).startswith("bare (SimpleNamespace): the contract needs a function loss_and_gradients")
+
+
+# -- Whole messages, as a user reads them (mutation testing found these parts unpinned) -------------------------
+
+
+def test_a_file_is_named_as_the_user_gave_it(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    _write(tmp_path, "def forward(w, b, a, x):\n    return x\n", name="mine")
+    with pytest.raises(ContractError) as caught:
+        backends.load("mine.py")
+    assert str(caught.value) == (
+        "mine (mine.py): the contract needs a function loss_and_gradients(...), and it defines forward"
+    )
+
+
+def test_a_module_is_named_as_the_user_gave_it(tmp_path, monkeypatch) -> None:
+    _write(tmp_path, "def forward(w, b, a, x):\n    return x\n", name="user_module_for_a_test")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ContractError) as caught:
+        backends.load("user_module_for_a_test")
+    assert str(caught.value) == (  # the name as given; not the file it was found in
+        "user_module_for_a_test: the contract needs a function loss_and_gradients(...), and it defines forward"
+    )
+
+
+def test_a_module_without_a_name_attribute_is_named_by_its_type() -> None:
+    class Slotted:  # no __dict__, no NAME, no __name__ on the instance
+        __slots__ = ()
+
+    with pytest.raises(ContractError) as caught:
+        Implementation(Slotted())
+    assert str(caught.value) == (
+        "Slotted: the contract needs a function forward(...), and it defines none; "
+        "the contract needs a function loss_and_gradients(...), and it defines none"
+    )
+
+
+def test_only_public_functions_are_listed_as_defined() -> None:
+    module = types.ModuleType("listed")
+    module.forward = lambda *a: None
+    module._helper = lambda *a: None
+    module.Network = type("Network", (), {})
+    with pytest.raises(ContractError) as caught:
+        Implementation(module)
+    assert str(caught.value) == "listed: the contract needs a function loss_and_gradients(...), and it defines forward"
+
+
+def test_an_unreadable_dtype_is_named_as_declared(tmp_path) -> None:
+    body = CORRECT.format(name="odd") + "\nDTYPES = ('float64', 'no-such-dtype')\n"
+    with pytest.raises(ContractError) as caught:
+        backends.load(str(_write(tmp_path, body)))
+    assert str(caught.value) == "odd: DTYPES names 'no-such-dtype'; the contract covers float32 and float64 only"
+
+
+def test_a_kink_declaration_is_refused_with_the_implementations_name(tmp_path) -> None:
+    body = CORRECT.format(name="kinky") + "\nKINK_DERIVATIVES = {'relu': 2.0}\n"
+    with pytest.raises(ContractError) as caught:
+        backends.load(str(_write(tmp_path, body)))
+    assert str(caught.value).startswith("kinky: KINK_DERIVATIVES['relu'] = 2.0 is not in relu's subdifferential")
+
+
+def test_a_returned_object_of_a_library_type_is_named_with_its_module() -> None:
+    from fractions import Fraction
+
+    impl = _module(forward=lambda w, b, a, x: x, loss_and_gradients=lambda w, b, a, x, y: Fraction(1, 2))
+    with pytest.raises(ContractError, match=r"must return a 3-tuple, got a fractions\.Fraction$"):
+        impl.loss_and_gradients(*_case())
+
+
+def test_calls_are_counted_from_zero() -> None:
+    impl = backends.builtin("numpy")
+    assert impl.calls == 0
+    impl.forward(*_case()[:2])
+    assert impl.calls == 1
+
+
+def test_a_file_python_cannot_load_as_a_module_is_named(tmp_path) -> None:
+    path = tmp_path / "mine.txt"
+    path.write_text("def forward(w, b, a, x):\n    return x\n")
+    with pytest.raises(ContractError) as caught:
+        backends.load(str(path))
+    assert str(caught.value) == f"{str(path.resolve())!r}: Python cannot load it as a module"

@@ -5,6 +5,7 @@ import itertools
 import numpy as np
 import pytest
 from mlp_crosscheck.reference import activations, seed
+from mlp_crosscheck.reference.activations import Kinks
 from mlp_crosscheck.reference.network import Network, NotCollapsibleError, collapse, forward, loss_and_gradients
 
 from mlp_crosscheck import backends
@@ -114,10 +115,24 @@ def test_identity_network_equals_its_collapsed_map(biases):
     np.testing.assert_allclose(forward(net, x)[0], x @ k + c, rtol=1e-12, atol=1e-12)
 
 
-def test_collapse_of_a_nonlinear_network_is_refused():
-    net = Network([np.ones((3, 4)), np.ones((4, 1))], None, ["identity", "relu"])
-    with pytest.raises(NotCollapsibleError, match="layer 2: relu"):
+def test_collapse_of_a_nonlinear_network_is_refused_naming_each_nonlinear_layer():
+    net = Network([np.ones((3, 4)), np.ones((4, 4)), np.ones((4, 1))], None, ["tanh", "identity", "relu"])
+    with pytest.raises(NotCollapsibleError) as refused:
         collapse(net)
+    assert str(refused.value) == (
+        "only an all-identity network collapses to one affine map x @ K + c; this one has nonlinear activations "
+        "(layer 1: tanh, layer 3: relu)"
+    )
+
+
+def test_a_chosen_branch_keeps_the_networks_dtype():
+    # Kinks.branches hold float64 slopes (NaN where Z decides); the derivative stays in Z's dtype.
+    z = np.array([[-1.0, 2.0**-30, 3.0]], dtype=np.float32)
+    kinks = Kinks(branches=(np.array([[np.nan, 1.0, np.nan]]),))
+    slope = kinks.derivative(0, "relu", z)
+    assert slope.dtype == np.float32
+    np.testing.assert_array_equal(slope, [[0.0, 1.0, 1.0]])
+    np.testing.assert_array_equal(Kinks({"relu": 1.0}).derivative(0, "relu", np.zeros((1, 2))), [[1.0, 1.0]])
 
 
 def test_seed_experiment_reproduces_the_post():
