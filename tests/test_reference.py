@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 from mlp_crosscheck.reference import activations, seed
 from mlp_crosscheck.reference.activations import Kinks
-from mlp_crosscheck.reference.network import Network, NotCollapsibleError, collapse, forward, loss_and_gradients
+from mlp_crosscheck.reference.batched import NetworkStack
+from mlp_crosscheck.reference.network import (
+    Network,
+    NotCollapsibleError,
+    check_input,
+    collapse,
+    forward,
+    loss_and_gradients,
+)
 
 from mlp_crosscheck import backends
 
@@ -93,6 +101,49 @@ def test_inputs_are_not_mutated():
 def test_malformed_networks_are_rejected_with_a_clear_message(build, error, message):
     with pytest.raises(error, match=message):
         build()
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (
+            lambda: Network([np.ones((3, 4)), np.ones((5, 1))], None, ["identity"] * 2),
+            "weights[1] has shape (5, 1), but weights[0] has (3, 4): expected 4 rows",
+        ),
+        (lambda: Network([np.ones((3, 4))], [np.ones(3)], ["identity"]), "biases[0] must have shape (4,), got (3,)"),
+        (
+            lambda: Network([np.ones((3, 4))], [np.ones(4), np.ones(1)], ["tanh"]),
+            "1 weight matrices but 2 bias vectors",
+        ),
+        (lambda: Network([np.ones((3, 4), int)], None, ["tanh"]), "weights must be float32 or float64, got int64"),
+        (lambda: Network([np.ones(3)], None, ["tanh"]), "weights[0] must be 2-D (n_in, n_out), got shape (3,)"),
+        (
+            lambda: NetworkStack([np.ones((2, 3, 4)), np.ones((3, 4, 1))], None, ["tanh"] * 2),
+            "weights[1] must be 3-D (2, n_in, n_out), got shape (3, 4, 1)",
+        ),
+        (
+            lambda: NetworkStack([np.ones((2, 3, 4)), np.ones((2, 5, 1))], None, ["tanh"] * 2),
+            "weights[1] has shape (2, 5, 1), but weights[0] has (2, 3, 4): expected 4 rows",
+        ),
+        (
+            lambda: NetworkStack([np.ones((2, 3, 4))], [np.ones(4)], ["tanh"]),
+            "biases[0] must have shape (2, 4), got (4,)",
+        ),
+        (
+            lambda: NetworkStack([np.ones((3, 4))], None, ["tanh"]),
+            "weights[0] must be 3-D (N, n_in, n_out), got shape (3, 4)",
+        ),
+        (
+            lambda: check_input(NetworkStack([np.ones((2, 3, 4))], None, ["tanh"]), np.ones((4, 3))),
+            "x must have shape (2, batch, 3), got (4, 3)",
+        ),
+    ],
+)
+def test_malformed_networks_and_stacks_get_their_whole_message(build, message):
+    # The messages name the index, both shapes and the stack's size: a user fixes the call from them alone.
+    with pytest.raises(ValueError, match=r"\w") as refused:  # the whole message is compared below
+        build()
+    assert str(refused.value) == message
 
 
 def test_wrong_input_shape_and_dtype_are_rejected():
