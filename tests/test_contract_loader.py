@@ -550,7 +550,23 @@ def test_calls_are_counted_from_zero() -> None:
     impl = backends.builtin("numpy")
     assert impl.calls == 0
     impl.forward(*_case()[:2])
-    assert impl.calls == 1
+    impl.forward(*_case()[:2])
+    assert impl.calls == 2
+
+
+def _overflowing_forward(weights, biases, activations, x):
+    """A correct formula whose intermediate overflows: 1 / (1 + exp(-z)) at z = -1000 is exactly 0."""
+    return 1 / (1 + np.exp(-(x @ weights[0] - 1000.0)))
+
+
+def test_floating_point_warnings_are_counted_not_raised_whatever_the_callers_errstate() -> None:
+    impl = _module(forward=_overflowing_forward, loss_and_gradients=lambda w, b, a, x, y: (0.0, list(w), b))
+    net = Network([np.ones((3, 1))], None, ["identity"])
+    with np.errstate(all="raise"):  # the caller's setting must not turn the formula's overflow into an error
+        out = impl.forward(net, np.zeros((2, 3)))
+        impl.forward(net, np.zeros((4, 3)))
+    np.testing.assert_array_equal(out, np.zeros((2, 1)))
+    assert impl.warnings == {"RuntimeWarning: overflow encountered in exp": 2}
 
 
 def test_a_file_python_cannot_load_as_a_module_is_named(tmp_path) -> None:
