@@ -33,11 +33,16 @@ OLDEST = {
 COMPANIONS = {"numpy": (), "torch": (), "jax": ("jaxlib",)}
 
 
+def _distribution(line: str) -> str:
+    """The distribution a constraints.txt line pins (``"jaxlib==0.10.2"`` -> ``"jaxlib"``)."""
+    return re.split(r"[=<>!~ ]", line.strip(), maxsplit=1)[0].lower()
+
+
 def newest(framework: str) -> list[str]:
     """The framework's (and its companions') pins in constraints.txt: the newest release we test with."""
     names = (framework, *COMPANIONS[framework])
     pins = [line.strip() for line in CONSTRAINTS.read_text().splitlines()]
-    found = [pin for pin in pins if re.split(r"[=<>!~ ]", pin, maxsplit=1)[0].lower() in names]
+    found = [pin for pin in pins if _distribution(pin) in names]
     if len(found) != len(names):
         raise ValueError(f"constraints.txt pins {found}, expected one line each for {names}")
     return found
@@ -45,11 +50,7 @@ def newest(framework: str) -> list[str]:
 
 def run_claims(session: nox.Session, framework: str, requirements: list[str]) -> None:
     names = (framework, *COMPANIONS[framework])
-    others = [
-        line
-        for line in CONSTRAINTS.read_text().splitlines()
-        if re.split(r"[=<>!~ ]", line.strip(), maxsplit=1)[0].lower() not in names
-    ]
+    others = [line for line in CONSTRAINTS.read_text().splitlines() if _distribution(line) not in names]
     constraints = Path(session.create_tmp()) / "constraints-without-the-framework.txt"
     constraints.write_text("\n".join(others) + "\n")
     extra = "" if framework == "numpy" else f",{framework}"

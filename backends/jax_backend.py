@@ -45,14 +45,18 @@ from mlp_crosscheck.reference.batched import Gradients
 NAME = "jax"
 
 
-def _x64():
-    """JAX's float64 switch for the calls inside it: ``jax.enable_x64`` from 0.8, ``jax.experimental.enable_x64``
-    before (removed in 0.10), so that every release pyproject admits works (``docs/versions.md``)."""
-    if hasattr(jax, "enable_x64"):
-        return jax.enable_x64(True)
-    from jax.experimental import enable_x64  # type: ignore[attr-defined]
+# JAX's float64 switch for the calls inside it, taken once from where the installed release has it:
+# ``jax.enable_x64`` from 0.8, ``jax.experimental.enable_x64`` before (removed in 0.10), so that every release
+# pyproject admits works (``docs/versions.md``).
+if hasattr(jax, "enable_x64"):
+    _enable_x64 = jax.enable_x64
+else:
+    from jax.experimental import enable_x64 as _enable_x64  # type: ignore[attr-defined,no-redef]
 
-    return enable_x64(True)
+
+def _x64():
+    """The context in which JAX computes in float64 (the process's setting is restored on leaving it)."""
+    return _enable_x64(True)
 
 
 ACTIVATIONS: dict[str, Callable] = {
