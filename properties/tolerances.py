@@ -34,9 +34,9 @@ The model (Higham, *Accuracy and Stability of Numerical Algorithms*, 2nd ed., 3.
 - Kinks: ``Lip(relu') = 0`` holds only away from the kink. Where ``|Z - kink| <= E_Z`` the branch a correct
   implementation takes is not determined by the maths (``Bounds.ambiguous``); properties check each way of
   taking those branches (``gradient_bounds(net, x, y, Kinks(branches=...))``) or reject the draw. Where ``Z``
-  sits exactly on the kink *and* ``E_Z = 0`` (every product is exactly zero), every implementation computes ``Z == 0``
-  exactly, and the framework's kink convention decides; the properties compare those through the kink
-  table, not through a tolerance.
+  sits exactly on the kink *and* ``E_Z = 0`` (every product is exactly zero), every implementation computes
+  ``Z == 0`` exactly, and the framework's kink convention decides; the properties compare those through the
+  kink table, not through a tolerance.
 - Underflow (Higham 2.1, eq. 2.8): a result below the smallest normal number ``tiny`` is not within a
   relative ``u`` of exact. With IEEE gradual underflow a multiplication adds an absolute error of at most half
   the smallest subnormal and additions are exact; but an implementation may also flush subnormal results to
@@ -440,8 +440,8 @@ def gradient_bounds(
             (as in ``reference.network.backward``), sets the magnitude |sigma'| the bounds propagate there.
             ``kinks.branches``: the derivative of the branch an implementation takes at a pre-activation within
             its bound of a kink. A relu-type sigma' is constant on each branch, so the chosen one is exact (no
-            S_l) and sets |sigma'| there, as at an exact kink. The forward bounds
-            need nothing: they already hold on either branch (``_piecewise_linear_error``).
+            S_l) and sets |sigma'| there, as at an exact kink. The forward bounds need nothing: they already
+            hold on either branch (``_piecewise_linear_error``).
     """
     wide, x64 = _wide(net, x)
     b = _gradient_bounds(net, wide, x64, y, forward(wide, x64), kinks)

@@ -2,8 +2,8 @@
 
 ``fake_backend`` below is a minimal framework-free backend, written from the checklist: the contract (its
 maths borrowed from ``tests/faults/correct_fault_skeleton.py``), its recorded behaviours, and a ``Batched``
-class. The test registers it in ``backends.BUILTINS`` in a fresh
-process (this folder is not edited) and runs the contract properties and a sweep with ``--backends fake``.
+class. The test registers it in ``backends.BUILTINS`` in a fresh process (this folder is not edited) and runs
+the contract properties and a sweep with ``--backends fake``.
 """
 
 from __future__ import annotations
