@@ -136,6 +136,9 @@ class Implementation:
         flushes = getattr(module, "FLUSHES_SUBNORMALS", None)
         if flushes is not None and not isinstance(flushes, bool):
             raise ContractError(f"{self.name}: FLUSHES_SUBNORMALS must be True or False, got {flushes!r}")
+        inputs = getattr(module, "SUBNORMAL_INPUTS", None)
+        if inputs is not None and inputs not in ("kept", "zero"):
+            raise ContractError(f"{self.name}: SUBNORMAL_INPUTS must be 'kept' or 'zero', got {inputs!r}")
         self.has_input_gradient = callable(getattr(module, "loss_and_input_gradients", None))
         self.calls = 0  # contract calls made, for reports
         self.warnings: Counter[str] = Counter()  # warnings raised inside its calls (recorded, never raised)
@@ -239,7 +242,9 @@ DECLARATIONS = (
     "DTYPES",
     "KINK_DERIVATIVES",
     "FLUSHES_SUBNORMALS",
+    "SUBNORMAL_INPUTS",
     "RECORDED_WITH",
+    "RECORDED_ROW",
     "DETERMINISTIC",
 )
 

@@ -39,6 +39,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
+from mlp_crosscheck.backends import recorded
 from mlp_crosscheck.backends.contract import default_device, functions_of, on_device_of
 from mlp_crosscheck.reference.batched import Gradients
 
@@ -72,13 +73,12 @@ ACTIVATIONS: dict[str, Callable] = {
 }
 DTYPES = ("float32", "float64")
 
-# Recorded behaviours: what JAX does where the maths leaves a choice, measured with RECORDED_WITH and
-# re-measured on every run by properties/test_kink_conventions.py and properties/test_underflow.py.
-RECORDED_WITH = ("jax", "0.10.2")
-# relu'(0) = 0, but leaky_relu'(0) = 1: jax.nn.leaky_relu is jnp.where(x >= 0, x, slope * x).
-KINK_DERIVATIVES = {"relu": 0.0, "leaky_relu": 1.0}
-# XLA on the CPU flushes subnormal results to zero: 0.5 * tiny computes to 0.
-FLUSHES_SUBNORMALS = True
+# Recorded behaviours: what jax does where the maths leaves a choice, the row of backends/recorded.json for the
+# installed version (or the nearest recorded one), re-measured on every run by the claims of
+# properties/test_kink_conventions.py, test_underflow.py, test_recorded_behaviours.py and test_activation_accuracy.py.
+# relu'(0) = 0, but leaky_relu'(0) = 1: jax.nn.leaky_relu is jnp.where(x >= 0, x, slope * x). XLA on the CPU
+# flushes subnormal results to zero (0.5 * tiny computes to 0) and reads subnormal inputs as zero.
+RECORDED_ROW, RECORDED_WITH, KINK_DERIVATIVES, FLUSHES_SUBNORMALS, SUBNORMAL_INPUTS = recorded.declarations("jax")
 
 # (activations, biased, widths, batch, dtype) -> number of times JAX traced that signature.
 COMPILATIONS: Counter = Counter()

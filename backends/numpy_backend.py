@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from mlp_crosscheck.backends import recorded
 from mlp_crosscheck.reference import activations as _activations
 from mlp_crosscheck.reference.batched import loss_and_gradients_batched
 from mlp_crosscheck.reference.network import Network
@@ -14,9 +15,9 @@ from mlp_crosscheck.reference.network import loss_and_gradients as _loss_and_gra
 NAME = "numpy"
 ACTIVATIONS = _activations.NAMES
 DTYPES = ("float32", "float64")
-# The reference's own conventions: the left branch at a kink, gradual underflow (NumPy keeps subnormals).
-KINK_DERIVATIVES = dict(_activations.KINK_CONVENTION)
-FLUSHES_SUBNORMALS = False
+# Recorded behaviours (backends/recorded.json, keyed by numpy's version): the reference's own conventions, the left
+# branch at a kink; gradual underflow and subnormal inputs kept; the accuracy of NumPy's functions.
+RECORDED_ROW, RECORDED_WITH, KINK_DERIVATIVES, FLUSHES_SUBNORMALS, SUBNORMAL_INPUTS = recorded.declarations("numpy")
 
 
 def forward(weights, biases, activations, x):

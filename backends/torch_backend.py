@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
+from mlp_crosscheck.backends import recorded
 from mlp_crosscheck.backends.contract import default_device, functions_of, on_device_of
 from mlp_crosscheck.reference.batched import Gradients
 
@@ -42,13 +43,12 @@ ACTIVATIONS = {
 }
 DTYPES = ("float32", "float64")
 
-# Recorded behaviours: what torch does where the maths leaves a choice, measured with RECORDED_WITH and
-# re-measured on every run by properties/test_kink_conventions.py and properties/test_underflow.py.
-RECORDED_WITH = ("torch", "2.13.0")
-# relu'(0) and leaky_relu'(0): torch's backward tests z > 0, so the left branch (0, the slope).
-KINK_DERIVATIVES = {"relu": 0.0, "leaky_relu": 0.01}
-# 0.5 * tiny stays the subnormal tiny / 2 on the CPU (gradual underflow).
-FLUSHES_SUBNORMALS = False
+# Recorded behaviours: what torch does where the maths leaves a choice, the row of backends/recorded.json for the
+# installed version (or the nearest recorded one), re-measured on every run by the claims of
+# properties/test_kink_conventions.py, test_underflow.py, test_recorded_behaviours.py and test_activation_accuracy.py.
+# relu'(0) and leaky_relu'(0): torch's backward tests z > 0, so the left branch (0, the slope); 0.5 * tiny stays
+# the subnormal tiny / 2 on the CPU (gradual underflow), and subnormal inputs are kept.
+RECORDED_ROW, RECORDED_WITH, KINK_DERIVATIVES, FLUSHES_SUBNORMALS, SUBNORMAL_INPUTS = recorded.declarations("torch")
 
 
 class TorchNetwork:

@@ -40,14 +40,16 @@ BUILTIN_NAMES = tuple(BUILTINS)
 IMPLEMENTATIONS_ATTRIBUTE = "CROSSCHECK_IMPLEMENTATIONS"  # set by crosscheck_tests() in a user's test module
 RECORD_KEY = "mlp_crosscheck"
 
-# Direct evidence first (so that -x stops at it): forward, then loss and gradients, then the contract, then
-# the claims derived from them. A family not listed runs after these, in pytest's order.
+# Direct evidence first (so that -x stops at it): each activation alone, then forward, then loss and gradients,
+# then the contract, then the claims derived from them. A family not listed runs after these, in pytest's order.
 FAMILY_ORDER = (
+    "activation_accuracy",  # when one activation changed, its failure names it before any network's does
     "forward_agreement",
     "gradient_agreement",
     "contract",
     "underflow",
     "kink_conventions",
+    "recorded_behaviours",
     "collapse",
     "nonlinear_does_not_collapse",
     "conservation",
@@ -97,6 +99,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="device for the torch and jax backends: cpu or cuda (default: $MLP_CROSSCHECK_DEVICE, else cpu)",
     )
     group.addoption(
+        "--strict-conventions",
+        action="store_true",
+        help="fail when an installed framework version has no recorded row of behaviours (the ci profile's "
+        "default; otherwise a warning in the summary)",
+    )
+    group.addoption(
         "--require-bitwise-reproducible",
         action="store_true",
         help="fail an implementation whose repeated calls are not bit for bit identical (default: reported only)",
@@ -122,6 +130,9 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(
                 f"--backends {option!r} selects no backend and no --impl is given: nothing to check"
             )
+    from mlp_crosscheck.properties import observed
+
+    observed.STRICT = bool(config.getoption("--strict-conventions")) or profiles.active() == "ci"
     device = config.getoption("--device") or os.environ.get("MLP_CROSSCHECK_DEVICE") or "cpu"
     impls = [_load(spec) for spec in impl_specs] if impl_specs else []
     selection = Selection(names, impls, device, config.getoption("--require-bitwise-reproducible"))
@@ -379,6 +390,32 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             record["message"] = _reason(report)
         report.user_properties.append((RECORD_KEY, record))
     return report
+
+
+# The claims' warnings (an installed framework version without a recorded row, under the dev profile): notes
+# that start with WARNING_PREFIX, read from each report's record on the process that prints the summary (the
+# record reaches the controller under pytest-xdist too), once per session.
+_WARNED: dict[str, None] = {}
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _WARNED.clear()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    for key, record in report.user_properties:
+        if key == RECORD_KEY and isinstance(record, dict) and record.get("notes"):
+            from mlp_crosscheck.properties.helpers import WARNING_PREFIX
+
+            _WARNED.update(dict.fromkeys(n for n in record["notes"] if n.startswith(WARNING_PREFIX)))
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Print the claims' warnings in the summary: visible without ``-ra``, and never a silent skip."""
+    if _WARNED:
+        terminalreporter.section("mlp-crosscheck warnings")
+        for line in _WARNED:
+            terminalreporter.write_line(line)
 
 
 def _import_hypothesis_patching_quietly() -> None:

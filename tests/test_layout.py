@@ -38,9 +38,16 @@ PACKAGE_DIRS = {
 }
 
 
+# Not the project's code: git's own, nox's virtual environments (installed frameworks), setuptools' and mutmut's
+# staging copies.
+NOT_OURS = {".git", ".nox", "build"}
+
+
 def python_files() -> list[Path]:
     return sorted(
-        p for p in ROOT.rglob("*.py") if not str(p.relative_to(ROOT)).startswith(USERS_CODE) and ".git" not in p.parts
+        p
+        for p in ROOT.rglob("*.py")
+        if not str(p.relative_to(ROOT)).startswith(USERS_CODE) and not NOT_OURS & set(p.relative_to(ROOT).parts)
     )
 
 

@@ -7,10 +7,11 @@ that makes an activation less accurate is noticed here, not as a puzzling proper
 
 import numpy as np
 import pytest
+from mlp_crosscheck.properties.accuracy import exact as _exact
 from mlp_crosscheck.properties.tolerances import C_DERIVATIVE, C_VALUE, unit_roundoff
 from mlp_crosscheck.reference import activations
 
-from benchmarks.activation_accuracy import _evaluate, _exact, _points
+from benchmarks.activation_accuracy import _evaluate, _points
 from mlp_crosscheck import backends
 
 
