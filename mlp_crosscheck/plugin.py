@@ -50,6 +50,7 @@ FAMILY_ORDER = (
     "underflow",
     "kink_conventions",
     "recorded_behaviours",
+    "hard_cases",
     "collapse",
     "nonlinear_does_not_collapse",
     "conservation",

@@ -46,8 +46,8 @@ def measured_subnormal_inputs(impl: Any, dtype) -> str:
         out = impl.forward(net, np.full((1, 1), x, dtype))[0, 0]
         if out not in (0, 2 * np.finfo(dtype).smallest_normal):
             raise AssertionError(
-                f"{impl.name}: {x!r} * {w!r} computed to {out!r} in {dtype.name}, neither 2 * tiny nor 0 "
-                "(one identity unit, no bias)"
+                f"{impl.name}: {float(x)!r} * {float(w)!r} computed to {float(out)!r} in {dtype.name}, "
+                "neither 2 * tiny nor 0 (one identity unit, no bias)"
             )
         readings.append(out == 0)
     return "zero" if any(readings) else "kept"
