@@ -7,9 +7,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import find
 from mlp_crosscheck.backends import numpy_backend
 from mlp_crosscheck.backends.contract import Implementation
-from mlp_crosscheck.properties.claims.hard_cases import CASES, as_read, check_pinned_case, pinned_case
+from mlp_crosscheck.properties import profiles
+from mlp_crosscheck.properties.claims.hard_cases import (
+    CASES,
+    as_read,
+    check_pinned_case,
+    pinned_case,
+    subnormal_operand_cases,
+)
 
 from mlp_crosscheck import backends
 
@@ -78,3 +86,21 @@ def test_an_implementation_that_reads_subnormals_as_zero_is_compared_on_zeros() 
     assert read.net.weights[1][2, 0] == 0
     assert read.x[0, 1] == 1.0
     assert as_read(CONTROL, case) is case  # numpy keeps them (measured: it declares "kept" through its row)
+
+
+def _fails(check, *args) -> bool:
+    try:
+        check(*args)
+    except AssertionError:
+        return True
+    return False
+
+
+def test_the_drawn_subnormal_cases_find_an_implementation_that_turns_subnormals_into_nan() -> None:
+    guarded = _module("guarded", _nan_for_subnormals, SUBNORMAL_INPUTS="kept")
+    found = find(
+        subnormal_operand_cases(guarded, "tanh", "float64"),
+        lambda case: _fails(check_pinned_case, guarded, case),
+        settings=profiles.FIND,
+    )
+    assert ((found.x != 0) & (np.abs(found.x) < np.finfo(np.float64).smallest_normal)).any()

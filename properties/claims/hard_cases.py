@@ -16,6 +16,7 @@ Each is compared with the reference within the usual bounds, forward and backwar
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import strategies as st
 from mlp_crosscheck.properties import helpers, observed, strategies
 from mlp_crosscheck.properties.assertions import assert_arrays_within_bound
 from mlp_crosscheck.properties.tolerances import forward_bound
@@ -82,3 +83,28 @@ def check_pinned_case(impl, case: strategies.Case) -> None:
         result = impl.loss_and_gradients(net, x, y)
         context = helpers.describe(impl, net, "loss_and_gradients")
         helpers.assert_gradients_agree_on_some_branch(impl, read.net, read.x, read.y, result, context)
+
+
+@st.composite
+def subnormal_operand_cases(draw, impl, activation: str, dtype) -> strategies.Case:
+    """Return a strategy for ``helpers.cases_for`` cases with some inputs, weights and biases made subnormal.
+
+    Each array gets, with a drawn seed, a few entries replaced by subnormals of either sign (log-uniform
+    between the smallest subnormal and the smallest normal): the operands that the other strategies flush.
+
+    - impl, activation, dtype: as for ``helpers.cases_for``.
+    """
+    net, x, y = draw(helpers.cases_for(impl, activation, dtype), label="case before the subnormals")
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1), label="seed of the subnormals"))
+    info = np.finfo(net.dtype)
+    lo, hi = np.log2(float(info.smallest_subnormal)), np.log2(float(info.smallest_normal))
+
+    def sprinkled(a: np.ndarray) -> np.ndarray:
+        a = a.copy()
+        where = rng.random(a.shape) < 0.25
+        values = np.exp2(rng.uniform(lo, hi, a.shape)) * rng.choice([-1.0, 1.0], a.shape)
+        a[where] = values[where].astype(a.dtype)
+        return a
+
+    biases = None if net.biases is None else tuple(sprinkled(b) for b in net.biases)
+    return strategies.Case(Network(tuple(sprinkled(w) for w in net.weights), biases, net.activations), sprinkled(x), y)

@@ -270,3 +270,10 @@ def test_gradients_within_bounds_should_fail_on_a_missing_layer() -> None:
     actual = _result()._replace(weights=_result().weights[:1])
     with pytest.raises((AssertionError, ValueError)):
         assert_gradients_within_bounds(actual, _result(), _bounds())
+
+
+def test_a_subnormal_bound_reports_the_excess_instead_of_an_overflow_warning() -> None:
+    # diff / bound overflows float64 here; the report must be the AssertionError, with "inf x the bound".
+    with pytest.raises(AssertionError, match=r"(?s)1 of 1 elements exceed .* \(inf x the bound\)"):
+        assert_arrays_within_bound("dL/dW1", np.array([1.0]), np.array([0.0]), np.array([5e-324]))
+    assert_arrays_within_bound("dL/dW1", np.array([5e-324]), np.array([0.0]), np.array([5e-324]))
