@@ -23,6 +23,7 @@ SUBCOMMANDS: dict[str, str] = {
     "sweep": "mlp_crosscheck.commands.sweep",
     "bench": "mlp_crosscheck.commands.bench",
     "faults": "mlp_crosscheck.commands.faults",
+    "compare": "mlp_crosscheck.commands.compare",
     "conventions": "mlp_crosscheck.commands.conventions",
 }
 

@@ -7,9 +7,13 @@ generation-block boundary are all exercised. Nothing here measures or asserts sp
 from __future__ import annotations
 
 import contextlib
+import importlib
+import importlib.util
 import io
 import itertools
 import json
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +29,7 @@ from mlp_crosscheck.commands import sweep as sw
 FAULTS = Path(__file__).parent / "faults"
 CORRECT_IMPL = FAULTS / "correct_fault_skeleton.py"
 PLANTED_IMPL = FAULTS / "faulty_first_layer_gradient_off_by_a_part_per_million.py"
+SIGN_IMPL = FAULTS / "faulty_gradient_sign.py"  # every gradient wrong in every network
 
 BACKENDS = [
     pytest.param(name, id=name, marks=[pytest.mark.skip(reason=backends.missing_reason(name))])
@@ -32,6 +37,22 @@ BACKENDS = [
     else pytest.param(name, id=name)
     for name in backends.BUILTINS
 ]
+
+
+@pytest.fixture(autouse=True)
+def _threads_given_back(monkeypatch):
+    """The sweep command sets thread counts process-wide (torch) and XLA_FLAGS (for jax's first import): give
+    them back after each test. The frameworks are imported first, so that no sweep here is the one that fixes
+    XLA's threads for the rest of the pytest session (XLA reads them once)."""
+    for framework in ("torch", "jax"):
+        if importlib.util.find_spec(framework) is not None:
+            importlib.import_module(framework)
+    monkeypatch.setenv("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))
+    torch = sys.modules.get("torch")
+    threads = torch.get_num_threads() if torch is not None else None
+    yield
+    if torch is not None:
+        torch.set_num_threads(threads)
 
 
 def run_sweep(*args) -> tuple[int, str, str]:
@@ -175,10 +196,11 @@ def test_planted_bug_is_reported_with_seed_and_index_and_exit_code_one(tmp_path)
 
     assert code == 1
     assert "FAILURES" in printed
-    assert "mlp_crosscheck.commands.sweep.rebuild(seed=5, index=0," in printed
+    report = json.loads(path.read_text())
+    worst = report["failures"][0]["index"]  # the worst failure is printed first, with its rebuild call
+    assert f"mlp_crosscheck.commands.sweep.rebuild(seed=5, index={worst}," in printed
     assert "dL/dW_1" in printed
     assert "exceed the rounding-error bound" in printed
-    report = json.loads(path.read_text())
     planted = report["backends"]["faulty_first_layer_gradient_off_by_a_part_per_million"]
     assert planted["failures"] >= 140  # a 1e-6 relative error is caught in (nearly) every network
     assert report["backends"]["numpy"]["failures"] == 0
@@ -203,19 +225,146 @@ def test_a_reported_failure_rebuilds_into_a_failing_network():
         )
 
 
+def test_a_faulty_impl_prints_a_bounded_summary_and_the_json_holds_every_failure(tmp_path):
+    path = tmp_path / "sweep.json"
+
+    code, printed, _ = run_sweep(
+        "--networks", "1500", "--chunk", "512", "--backends", "numpy", "--impl", SIGN_IMPL, "--quiet", "--json", path
+    )
+
+    assert code == 1
+    assert len(printed.splitlines()) < 60  # the old listing printed ~1,100 lines for this
+    assert "FAILURES: 1,500 failing networks (faulty_gradient_sign 1,500 of 1,500 checked)" in printed
+    assert "per quantity over the bound: dL/dW_1 1,500, dL/dW_2 1,500, dL/dW_3 1,500, dL/db_1 1,500" in printed
+    assert "per architecture, activations, dtype: 3-4-10-1 tanh float64 1,500" in printed
+    assert f"1,495 more than shown), with its ratio per quantity, and the worst ones' messages: in {path}" in printed
+    report = json.loads(path.read_text())
+    indices = report["failing_indices"]["faulty_gradient_sign"]
+    ratios = report["failing_ratios"]["faulty_gradient_sign"]
+    assert indices == list(range(1500))
+    assert set(ratios) == set(sw.quantity_names(sw.SweepSpec()))
+    assert all(len(column) == 1500 for column in ratios.values())
+    assert ratios["loss"] == [None] * 1500  # the loss is right: only the gradients' sign is flipped
+    assert all(r > 1 for q, column in ratios.items() if q != "loss" for r in column)
+    # The printed ones are the five worst of the whole table, worst first, each with the call that rebuilds it.
+    worst = sorted(range(1500), key=lambda i: (-max(r for r in (c[i] for c in ratios.values()) if r), i))[:5]
+    assert [f["index"] for f in report["failures"]] == [indices[i] for i in worst]
+    for i in worst:
+        assert f"mlp_crosscheck.commands.sweep.rebuild(seed=7, index={indices[i]}," in printed
+
+
+def test_contract_errors_are_counted_apart_and_kept_with_their_messages(tmp_path):
+    impl = tmp_path / "returns_nothing.py"
+    impl.write_text(
+        CORRECT_IMPL.read_text()
+        + "\nNAME = 'returns_nothing'\ndel loss_and_input_gradients\n\n"
+        + "def loss_and_gradients(weights, biases, activations, x, y):\n    return None\n"
+    )
+    path = tmp_path / "sweep.json"
+
+    code, printed, _ = run_sweep("--networks", "30", "--backends", "numpy", "--impl", impl, "--quiet", "--json", path)
+
+    assert code == 1
+    assert "per quantity over the bound: none; contract errors (no values to compare): 30" in printed
+    assert "returns_nothing.loss_and_gradients must return a 3-tuple" in printed
+    report = json.loads(path.read_text())
+    assert len(report["contract_errors"]["returns_nothing"]) == 30
+    assert all(r is None for column in report["failing_ratios"]["returns_nothing"].values() for r in column)
+
+
+def test_failures_are_summarised_even_when_none_is_shown():
+    code, printed, _ = run_sweep(
+        "--networks", "100", "--backends", "numpy", "--impl", SIGN_IMPL, "--show-failures", "0", "--quiet"
+    )
+
+    assert code == 1
+    assert "FAILURES: 100 failing networks" in printed
+    assert "rebuild(" not in printed
+    assert "no failures" not in printed
+    assert "rerun with --json PATH" in printed
+
+
 def _result(loss, g):
     return type("Result", (), {"loss": loss, "weights": g.weights, "biases": g.biases, "x": None})()
 
 
-def test_an_impl_that_does_not_support_the_sweep_is_skipped_with_its_reason():
-    impl = backends.load(str(PLANTED_IMPL))
+def test_an_impl_that_cannot_run_the_sweep_is_refused_before_any_network():
+    impl = backends.load(str(PLANTED_IMPL))  # its ACTIVATIONS: identity, tanh
 
-    report = sw.sweep(sw.SweepSpec(activations=("relu",)), 10, sw.make_evaluators([], [impl], 10))
+    with pytest.raises(sw.CannotRun, match=r"does not implement relu \(its ACTIVATIONS: identity, tanh\)"):
+        sw.sweep(sw.SweepSpec(activations=("relu",)), 10, sw.make_evaluators([], [impl], 10))
 
-    (result,) = report.backends
-    assert result.skipped
-    assert "relu" in result.skipped
-    assert report.ok
+
+def _narrowed_impl(tmp_path: Path, name: str, declaration: str) -> Path:
+    """Write the correct skeleton under ``name`` with one more declaration (DTYPES or ACTIVATIONS)."""
+    path = tmp_path / f"{name}.py"
+    path.write_text(CORRECT_IMPL.read_text() + f"\nNAME = {name!r}\n{declaration}\n")
+    return path
+
+
+def test_a_float32_only_impl_asked_for_the_default_float64_is_an_error_not_no_failures(tmp_path):
+    impl = _narrowed_impl(tmp_path, "float32_only", "DTYPES = ('float32',)")
+
+    code, printed, err = run_sweep("--networks", "50", "--backends", "numpy", "--impl", impl, "--quiet")
+
+    assert code == 4
+    assert "no failures" not in printed
+    assert "float32_only cannot run this sweep" in err
+    assert "does not support float64 (its DTYPES: float32)" in err
+    assert "--dtype float32" in err
+    narrowed, printed, _ = run_sweep("--networks", "50", "--backends", "numpy", "--impl", impl, "--dtype", "float32")
+    assert narrowed == 0, printed
+    assert "float32_only" in printed
+
+
+def test_an_impl_whose_activations_exclude_the_asked_one_is_an_error(tmp_path):
+    impl = _narrowed_impl(tmp_path, "smooth_only", "ACTIVATIONS = ('tanh', 'sigmoid')")
+
+    code, printed, err = run_sweep(
+        "--networks", "50", "--backends", "numpy", "--impl", impl, "--activation", "relu,tanh,identity", "--quiet"
+    )
+
+    assert code == 4
+    assert "no failures" not in printed
+    assert "smooth_only cannot run this sweep" in err
+    assert "does not implement relu, identity (its ACTIVATIONS: tanh, sigmoid)" in err
+    assert "--activation" in err
+
+
+def test_a_named_backend_that_is_not_installed_is_an_error_and_an_unnamed_one_is_skipped(monkeypatch):
+    missing_reason = backends.missing_reason
+    absent = {"torch": "torch is not installed", "jax": "jax is not installed"}
+    monkeypatch.setattr(backends, "missing_reason", lambda name: absent.get(name) or missing_reason(name))
+
+    code, printed, err = run_sweep("--networks", "50", "--backends", "numpy,jax", "--quiet")
+
+    assert code == 4
+    assert "no failures" not in printed
+    assert "jax cannot run: jax is not installed; leave it out of --backends" in err
+    code, printed, _ = run_sweep("--networks", "50", "--quiet")  # every built-in: the missing ones skipped
+    assert code == 0, printed
+    assert "skipped: jax is not installed" in printed
+
+
+def test_a_backend_that_compared_no_network_fails_the_run(monkeypatch):
+    # Every network's first input row zeroed, without biases: each has pre-activations exactly on leaky_relu's
+    # kink, so every network is excluded and the backend checks nothing.
+    generate = sw.generate
+
+    def generate_on_the_kink(spec, start, stop):
+        stack, x, y = generate(spec, start, stop)
+        x[:, 0, :] = 0
+        return stack, x, y
+
+    monkeypatch.setattr(sw, "generate", generate_on_the_kink)
+
+    code, printed, _ = run_sweep(
+        "--networks", "50", "--backends", "numpy", "--activation", "leaky_relu", "--no-biases", "--quiet"
+    )
+
+    assert code == 4
+    assert "NOTHING CHECKED by numpy: all 50 of its networks were excluded" in printed
+    assert "no failures" not in printed
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -244,6 +393,47 @@ def test_a_missing_impl_file_is_a_usage_error():
     code, _, err = run_sweep("--networks", "10", "--impl", "no/such/file.py")
     assert code == 2
     assert "no such file" in err
+
+
+# -- threads: the fast setting by default, and the report says which was used ----------------------------------
+
+
+@pytest.fixture
+def torch_module():
+    if backends.missing_reason("torch"):
+        pytest.skip(backends.missing_reason("torch"))
+    return importlib.import_module("torch")
+
+
+def test_by_default_torch_runs_on_one_thread_and_the_report_says_so(torch_module):
+    torch_module.set_num_threads(2)
+
+    code, printed, _ = run_sweep("--networks", "50", "--backends", "torch", "--quiet")
+
+    assert code == 0, printed
+    assert torch_module.get_num_threads() == 1
+    assert "threads: --threads 1 (the default): 1 intra-op thread for torch, so their CPU seconds" in printed
+
+
+def test_threads_zero_leaves_the_frameworks_their_own_choice(torch_module):
+    torch_module.set_num_threads(2)
+
+    code, printed, _ = run_sweep("--networks", "50", "--backends", "torch", "--threads", "0", "--quiet")
+
+    assert code == 0, printed
+    assert torch_module.get_num_threads() == 2
+    assert "threads: --threads 0: the frameworks' own choice" in printed
+
+
+def test_the_threads_line_never_claims_a_limit_that_did_not_take_effect(jax_backend):
+    # jax is imported (the autouse fixture): XLA has read its threads already and keeps them.
+    assert sw.apply_threads(["jax"], 1) == (
+        "--threads 1 (the default): jax its own choice (imported before the sweep could limit it)"
+    )
+    assert sw.apply_threads(["jax"], 2) == "--threads 2: jax its own choice (it can be limited to 1 only)"
+    assert sw.apply_threads(["numpy"], 1).endswith(
+        "nothing to set (no backend in this sweep has an intra-op thread setting)"
+    )
 
 
 # -- the comparison itself: should-pass / should-fail pairs --------------------------------------------------

@@ -27,6 +27,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    """``"0"`` -> 0, ``"4"`` -> 4: for a count where 0 means something (none, or "leave it to the framework")."""
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}")
+    return value
+
+
 def positive_float(text: str) -> float:
     """A finite number above 0."""
     try:

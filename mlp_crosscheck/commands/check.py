@@ -3,12 +3,16 @@
     mlp-crosscheck check mine.py                       # a file, from any directory
     mlp-crosscheck check mypkg.mlp --profile ci        # an importable module; derandomized examples
     mlp-crosscheck check mine.py --backends numpy,jax --json result.json --junitxml result.xml
+    mlp-crosscheck check mine.py --backends numpy,torch,jax --require-backends --profile ci -n auto \
+        --report crosscheck-report                     # the CI gate: report.json, report.md, report.png
 
 Runs the installed claims (``mlp_crosscheck.properties``) against each TARGET -- only the claims about an
 implementation, not the suite's own tests, and the built-in backends only when ``--backends`` names them --
 and ends with one row per implementation x claim family: passed / FAILED / not applicable / reported, the
-worst error-to-bound ratio seen, and the first failure's reason. Exit codes are pytest's: 0 all passed,
-1 a claim failed, 2 interrupted, 3 internal error, 4 usage error (a target that cannot be loaded), 5 nothing ran.
+worst error-to-bound ratio seen, and the first failure's reason. ``--report DIR`` also writes the
+reproducibility report (``commands/report.py``; compare two with ``mlp-crosscheck compare``). Exit codes are
+pytest's: 0 all passed, 1 a claim failed, 2 interrupted, 3 internal error, 4 usage error (a target that cannot
+be loaded, a backend that fails ``--require-backends``, a ``--report`` path that is a file), 5 nothing ran.
 
 Invariants:
 - The verdict must be the one the plugin gives in the user's own project and in the clone: the same claims,
@@ -33,11 +37,14 @@ from mlp_crosscheck.commands import arguments
 
 HELP = "check implementations of the contract against the reference; print a summary per claim family"
 FAMILY_TITLES = {
+    "activation_accuracy": "activation accuracy",
     "forward_agreement": "forward agreement",
     "gradient_agreement": "loss and gradient agreement",
     "contract": "contract",
     "underflow": "underflow",
     "kink_conventions": "kink conventions",
+    "recorded_behaviours": "recorded behaviours",
+    "hard_cases": "pinned hard cases",
     "collapse": "identity collapse",
     "nonlinear_does_not_collapse": "non-collapse",
     "conservation": "conservation laws",
@@ -75,7 +82,53 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="fail an implementation whose repeated calls differ in any bit (default: reported only)",
     )
-    parser.add_argument("-n", "--workers", type=int, default=0, help="pytest-xdist worker processes (default: none)")
+    parser.add_argument(
+        "--require-backends",
+        action="store_true",
+        help="every built-in backend named by --backends must import and compute (one tiny call each) before any "
+        "claim runs; a broken one is a usage error naming its cause (exit 4), never a skip",
+    )
+    parser.add_argument(
+        "--strict-conventions",
+        action="store_true",
+        help="fail when an installed framework version has no recorded row of behaviours (default with --profile "
+        "ci; otherwise a warning in the summary)",
+    )
+    parser.add_argument(
+        "--hypothesis-seed",
+        type=int,
+        metavar="N",
+        help="Hypothesis's seed for the claims' random draws, to reproduce a run (recorded in --report)",
+    )
+    parser.add_argument(
+        "-n",
+        "--workers",
+        type=workers,
+        default=0,
+        metavar="N|auto",
+        help="pytest-xdist worker processes, or auto: one per CPU (default: none)",
+    )
+    parser.add_argument(
+        "--report",
+        type=Path,
+        metavar="DIR",
+        help="also write the reproducibility report into DIR (created if missing): report.json, report.md and "
+        "report.png -- the environment, every claim's result, observed behaviours, activation accuracy and the "
+        "seed experiment (see docs/report.md)",
+    )
+
+
+def workers(text: str) -> int | str:
+    """``"auto"`` (pytest-xdist: one worker per CPU) or a number of worker processes, 0 for none."""
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be 'auto' or a number of worker processes, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 'auto' or a number of worker processes, got {text!r}")
+    return value
 
 
 def pytest_arguments(args: argparse.Namespace, rootdir: Path) -> list[str]:
@@ -102,6 +155,12 @@ def pytest_arguments(args: argparse.Namespace, rootdir: Path) -> list[str]:
         argv += ["-k", args.keyword]
     if args.require_bitwise_reproducible:
         argv.append("--require-bitwise-reproducible")
+    if args.require_backends:
+        argv.append("--require-backends")
+    if args.strict_conventions:
+        argv.append("--strict-conventions")
+    if args.hypothesis_seed is not None:
+        argv.append(f"--hypothesis-seed={args.hypothesis_seed}")
     if args.workers:
         argv += ["-n", str(args.workers)]
     return argv
@@ -118,6 +177,12 @@ class Collector:
 
     def __init__(self) -> None:
         self.records: list[dict[str, Any]] = []
+        self.selection: Any = None  # the plugin's Selection: the implementations it checked, the device
+
+    def pytest_sessionfinish(self, session) -> None:
+        from mlp_crosscheck.plugin import SELECTION
+
+        self.selection = session.config.stash.get(SELECTION, None)
 
     def pytest_collection_modifyitems(self, config, items) -> None:
         on_impl = ["impl" in getattr(getattr(item, "callspec", None), "params", {}) for item in items]
@@ -138,6 +203,9 @@ class Collector:
 def run(args: argparse.Namespace) -> int:
     import pytest  # the plugin, hence Hypothesis, is imported by pytest itself, so that it can rewrite asserts
 
+    if args.report is not None and args.report.exists() and not args.report.is_dir():
+        print(f"mlp-crosscheck check: error: --report {args.report} exists and is not a directory", file=sys.stderr)
+        return 4
     if args.workers:
         import importlib.util
 
@@ -159,18 +227,29 @@ def run(args: argparse.Namespace) -> int:
         print(format_summary(rows))
     elif code == 0:
         code = 5  # every claim deselected or skipped before it ran: nothing was checked
+    result = {
+        "command": "mlp-crosscheck check " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["check"] else []),
+        "exit_code": code,
+        "profile": args.profile or profiles.active(),
+        "environment": environment.fingerprint(),
+        "summary": rows,
+        "worst_ratio": worst_ratios(collector.records),
+        "tests": collector.records,
+    }
     if args.json:
-        result = {
-            "command": "mlp-crosscheck check " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["check"] else []),
-            "exit_code": code,
-            "profile": args.profile or profiles.active(),
-            "environment": environment.fingerprint(),
-            "summary": rows,
-            "worst_ratio": worst_ratios(collector.records),
-            "tests": collector.records,
-        }
         args.json.write_text(json.dumps(result, indent=1, default=str) + "\n")
         print(f"saved to {args.json}")
+    if args.report is not None:
+        if not rows:  # a usage error or nothing selected: no claim ran, so there is nothing to report
+            print(f"mlp-crosscheck check: no report written to {args.report}: no claim ran", file=sys.stderr)
+        else:
+            from mlp_crosscheck.commands import report
+
+            try:
+                print(report.write(args.report, report.build(result, args, collector.selection)))
+            except OSError as exc:  # a full disk or a read-only directory: the verdict stands, the gate notices
+                print(f"mlp-crosscheck check: error: cannot write the report to {args.report}: {exc}", file=sys.stderr)
+                code = code or 4
     return code
 
 

@@ -129,15 +129,15 @@ def run(args: argparse.Namespace) -> int:
         "baseline": BASELINE,
         "skipped": skipped,
         "errors": errors,
-        "backends": {name: _report_entry(result) for name, result in results.items()},
+        "backends": {name: report_entry(result) for name, result in results.items()},
         "ok": not failures,
         "failures": failures,
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     print()
-    print(_write_atomically(out_dir / REPORT_NAME, lambda f: f.write(_json_bytes(report))))
+    print(write_atomically(out_dir / REPORT_NAME, lambda f: f.write(_json_bytes(report))))
     if results:
-        print(_write_atomically(out_dir / FIGURE_NAME, lambda f: draw_figure(f, results, title)))
+        print(write_atomically(out_dir / FIGURE_NAME, lambda f: draw_figure(f, results, title)))
 
     if failures:
         print("FAILED:")
@@ -499,7 +499,7 @@ def draw_figure(file, results: dict[str, dict], title: str) -> None:
     fig.savefig(file, format="png", dpi=110)
 
 
-def _write_atomically(path: Path, write) -> str:
+def write_atomically(path: Path, write) -> str:
     """Write ``path`` through a temporary file (a crash never leaves half a file); return what was done."""
     existed = path.exists()
     temporary = path.with_name(path.name + ".partial")
@@ -509,25 +509,25 @@ def _write_atomically(path: Path, write) -> str:
     return f"wrote {path}" + (" (replaced the previous one)" if existed else "")
 
 
-def _report_entry(result: dict) -> dict:
+def report_entry(result: dict) -> dict:
     """Return a backend's report.json entry: its summary less what only the table and the figure use."""
     return {k: v for k, v in result.items() if k not in ("failures", "affine_fitted")}
 
 
 def _json_bytes(report: dict) -> bytes:
-    return json.dumps(_jsonable(report), indent=2, allow_nan=False).encode()
+    return json.dumps(jsonable(report), indent=2, allow_nan=False).encode()
 
 
-def _jsonable(value):
+def jsonable(value):
     """Return ``value`` with arrays as nested lists and non-finite floats as None (JSON has no NaN)."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
+        return jsonable(value.tolist())
     if isinstance(value, np.generic):
-        return _jsonable(value.item())
+        return jsonable(value.item())
     if isinstance(value, float) and not np.isfinite(value):
         return None
     return value

@@ -5,7 +5,9 @@ once in float64 (the baseline) together with the error bounds of ``properties.to
 lets every backend compute the loss and all gradients of the whole chunk in one batched call, and compares
 each network's values with the baseline elementwise against ``bounds.agree()`` -- the same tolerance the
 properties use. It ends with a summary: networks checked, the distribution of error/bound ratios per backend
-and quantity, where the time went, and every failure with the ``(seed, index)`` that rebuilds it.
+and quantity, where the time went, the threads used and, when networks fail, a summary of the failures
+(counts per quantity, the architecture, activations and dtype, the worst few with the ``rebuild(seed, index)``
+call that recreates each); every failing network, with its ratio per quantity, goes to ``--json``.
 
 Invariants:
 - Reproducible by index: network ``i`` of seed ``s`` depends on ``(s, i)`` and the shape options (widths,
@@ -30,9 +32,17 @@ Invariants:
 - A failure is exactly what ``assert_arrays_within_bound`` rejects: some ``|actual - expected| > bound``,
   or non-finite values that differ. The fast path takes one maximum of ``|diff| / bound`` per quantity and
   chunk; only a chunk where it exceeds 1 or is NaN is examined network by network, its suspects re-checked
-  elementwise (so ``0 / 0`` where both sides and the bound are exactly 0 is not a failure), and the first
-  ``--show-failures`` failures get the assert helper's full message. The exact maximum ratio per quantity
-  comes from every network; p50 and p99 from every ``--sample-every``-th network.
+  elementwise (so ``0 / 0`` where both sides and the bound are exactly 0 is not a failure). Every failing
+  network is kept (its index and its ratio per quantity, columnar); the worst ``--show-failures`` per
+  backend also get the assert helper's full message. The exact maximum ratio per quantity comes from every
+  network; p50 and p99 from every ``--sample-every``-th network.
+- A run checks what was asked or says that it did not, never "no failures": an implementation that cannot
+  run the spec (its DTYPES or ACTIVATIONS exclude it; a framework named in ``--backends`` that is missing)
+  stops the run before any network is drawn (``CannotRun``, exit 4), and a backend that compared no network
+  (every one excluded) fails the run (exit 4).
+- Threads: the command gives torch and XLA one intra-op thread unless ``--threads`` says otherwise (on
+  matrices this small their thread pools cost more than they give: docs/speed.md, session 7), and prints
+  the setting it applied, not the one it asked for.
 - Times are CPU seconds of the process (other load on a shared machine does not inflate them). The sweep
   keeps freed memory for reuse (``_keep_freed_memory``; docs/speed.md says why).
 - No framework is imported at module level: ``mlp-crosscheck --help`` must work without torch or jax.
@@ -72,7 +82,8 @@ GENERATION_BLOCK = 1024
 DEFAULT_CHUNK = 4096
 DEFAULT_WIDTHS = (3, 4, 10, 1)
 DEFAULT_ACTIVATION = "tanh"
-MAX_LISTED = 1000  # failures per backend listed with their ratios; every failing index is in the JSON report
+DEFAULT_THREADS = 1  # intra-op threads for torch and XLA; 0 leaves them their own choice
+SHOWN_FAILURES = 5  # failing networks per backend printed with their rebuild calls; every one is in the JSON
 
 # Each family's values are a * (2u - 1), u uniform in [0, 1): weights get variance 1 / fan_in (a = sqrt(3 / n),
 # as LeCun initialisation), biases, inputs and targets variance 1 (a = sqrt 3).
@@ -114,12 +125,14 @@ class SweepSpec:
         if not 0 <= self.seed < 2**63:
             raise ValueError(f"seed must be a non-negative integer below 2**63, got {self.seed}")
 
-    def describe(self) -> str:
+    def signature(self) -> str:
+        """Return the architecture, activations and dtype, e.g. ``3-4-10-1 tanh float64``."""
         acts = self.activations[0] if len(set(self.activations)) == 1 else ",".join(self.activations)
-        return (
-            f"{'-'.join(map(str, self.widths))} {acts} {self.dtype}, {'biases' if self.biases else 'no biases'}, "
-            f"batch {self.batch}, seed {self.seed}"
-        )
+        return f"{'-'.join(map(str, self.widths))} {acts} {self.dtype}"
+
+    def describe(self) -> str:
+        biases = "biases" if self.biases else "no biases"
+        return f"{self.signature()}, {biases}, batch {self.batch}, seed {self.seed}"
 
     def rebuild_call(self, index: int) -> str:
         """Return the Python call that rebuilds network ``index`` of this sweep."""
@@ -202,15 +215,40 @@ class Evaluation(NamedTuple):
     errors: dict[int, str] | None = None
 
 
+class CannotRun(ValueError):
+    """A selected implementation cannot run what the sweep asks: the run would check nothing with it."""
+
+
+def _unsupported(impl, spec: SweepSpec) -> str | None:
+    """Return why ``impl`` (a contract ``Implementation``) cannot run ``spec`` -- what it supports, and the
+    option that narrows the sweep to that -- or None if it can."""
+    problems = []
+    missing = [name for name in dict.fromkeys(spec.activations) if name not in impl.activations]
+    if missing:
+        supported = [name for name in _vocabulary.NAMES if name in impl.activations]
+        problems.append(
+            f"it does not implement {', '.join(missing)} (its ACTIVATIONS: {', '.join(supported)}); "
+            f"narrow the sweep with --activation NAME[,NAME...] from those"
+        )
+    if spec.dtype not in impl.dtypes:
+        runnable = [d for d in arguments.DTYPES if d in impl.dtypes]  # the sweep runs these dtypes only
+        problems.append(
+            f"it does not support {spec.dtype} (its DTYPES: {', '.join(sorted(impl.dtypes))}); "
+            + (f"narrow the sweep with --dtype {runnable[0]}" if runnable else "the sweep runs no dtype it supports")
+        )
+    return "; ".join(problems) or None
+
+
 class BackendBatched:
     """A built-in backend's own batched evaluation (``backends.batched``): its framework's autodiff, stacked."""
 
     def __init__(self, name: str, chunk: int) -> None:
         self.name = name
         self.batched = backends.batched(name, chunk)
+        self.declared = backends.builtin(name)  # its ACTIVATIONS and DTYPES, as the contract reads them
 
     def unsupported(self, spec: SweepSpec) -> str | None:
-        return None
+        return _unsupported(self.declared, spec)
 
     def warm_up(self, spec: SweepSpec) -> None:
         """Evaluate one network now (JAX compiles for the chunk shape), so that the timing holds no first use."""
@@ -232,7 +270,7 @@ class ImplLoop:
         self.name = impl.name
 
     def unsupported(self, spec: SweepSpec) -> str | None:
-        return self.impl.unsupported(spec.activations, spec.dtype)
+        return _unsupported(self.impl, spec)
 
     def evaluate(self, stack: NetworkStack, x, y, baseline: Evaluation) -> Evaluation:
         n = stack.count
@@ -279,11 +317,14 @@ class Comparison(NamedTuple):
     - sampled: quantity -> each sampled network's largest ratio (networks whose index is a multiple of
       ``sample_every``)
     - failed: positions (within the chunk) of the networks that fail
+    - over: quantity -> each network's largest ratio where that quantity fails, NaN where it does not (inf for
+      a failure without a finite ratio: a NaN against a number); only quantities that fail somewhere
     """
 
     worst: dict[str, tuple[float, int]]
     sampled: dict[str, np.ndarray]
     failed: np.ndarray
+    over: dict[str, np.ndarray]
 
 
 def inverse_bounds(bounds: BatchedBounds, excluded: np.ndarray) -> list[np.ndarray]:
@@ -318,7 +359,7 @@ def compare(
     names = quantity_names(spec)
     n = len(expected.loss)
     first = (-start) % sample_every  # the first position in this chunk whose sweep index is sampled
-    worst, sampled, failed = {}, {}, np.zeros(n, bool)
+    worst, sampled, failed, over = {}, {}, np.zeros(n, bool), {}
     pieces = zip(names, _quantities(actual), _quantities(expected), _quantities(bounds), inverses, strict=True)
     for name, a, e, b, inv in pieces:
         if a is None:
@@ -336,6 +377,10 @@ def compare(
             pair_bound = 2 * np.broadcast_to(b, e.shape)[suspects]  # bounds.agree(), for the suspects only
             bad = _elementwise_failures(a[suspects], e[suspects], pair_bound)
             failed[suspects[bad]] = True
+            if bad.any():
+                over[name] = np.full(n, np.nan)
+                ratios = per_network[suspects[bad]]
+                over[name][suspects[bad]] = np.where(np.isnan(ratios), math.inf, ratios)
             benign = suspects[~bad & np.isnan(per_network[suspects])]
             per_network[benign] = 0.0  # 0/0: both sides and the bound exactly 0 (or equal non-finite values)
             k = int(np.argmax(np.where(np.isnan(per_network), np.inf, per_network)))
@@ -344,7 +389,7 @@ def compare(
         worst[name] = (float(top), k)
     if actual.errors:
         failed[list(actual.errors)] = True
-    return Comparison(worst, sampled, np.flatnonzero(failed))
+    return Comparison(worst, sampled, np.flatnonzero(failed), over)
 
 
 def _elementwise_failures(a: np.ndarray, e: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -408,12 +453,17 @@ class RatioStats:
 
 @dataclass
 class Failure:
-    """A network that one backend got wrong, with what rebuilds it."""
+    """A network that one backend got wrong, with what rebuilds it; no ``ratios`` for a contract error."""
 
     backend: str
     index: int
     ratios: dict[str, float]
     message: str = ""
+
+    @property
+    def worst(self) -> float:
+        """The largest ratio over the bound; a contract error (no values to compare) ranks as infinitely wrong."""
+        return max(self.ratios.values(), default=math.inf)
 
 
 @dataclass
@@ -428,10 +478,26 @@ class BackendReport:
     compare_seconds: float = 0.0
     stats: dict[str, RatioStats] = field(default_factory=dict)
     failed_indices: list[np.ndarray] = field(default_factory=list)  # every failing network's index, per chunk
+    # per chunk, one row per failing network, one column per quantity: its ratio where that quantity fails, NaN
+    # where it passes (and everywhere for a contract error, whose message is in contract_errors)
+    failed_ratios: list[np.ndarray] = field(default_factory=list)
+    contract_errors: dict[int, str] = field(default_factory=dict)
+    worst: list[Failure] = field(default_factory=list)  # the worst few failures, worst first
 
     def failing(self) -> np.ndarray:
         """Return the index of every network this backend failed."""
         return np.concatenate(self.failed_indices) if self.failed_indices else np.zeros(0, np.int64)
+
+    def failing_ratios(self) -> np.ndarray:
+        """Return the ratio table of every failing network: rows as ``failing()``, columns as ``stats``."""
+        if not self.failed_ratios:
+            return np.zeros((0, len(self.stats)))
+        return np.concatenate(self.failed_ratios)
+
+    def failures_per_quantity(self) -> dict[str, int]:
+        """Return, per quantity, how many networks fail in it (a network can fail in several)."""
+        counts = (~np.isnan(self.failing_ratios())).sum(axis=0)
+        return {q: int(c) for q, c in zip(self.stats, counts, strict=True)}
 
 
 @dataclass
@@ -444,10 +510,18 @@ class SweepReport:
     stage_seconds: dict[str, float] = field(default_factory=lambda: {"generate": 0.0, "reference": 0.0, "bounds": 0.0})
     seconds: float = 0.0  # CPU seconds of the whole loop
     wall_seconds: float = 0.0
+    threads: str = ""  # the thread setting the command applied, as printed; empty when the caller set none
+
+    @property
+    def unchecked(self) -> list[str]:
+        """Return the backends that ran and yet compared no network (every one excluded)."""
+        return [b.name for b in self.backends if b.skipped is None and b.checked == 0]
 
     @property
     def ok(self) -> bool:
-        return all(b.failures == 0 for b in self.backends)
+        """Whether no network failed, some backend ran, and every backend that ran compared some network."""
+        ran = any(b.skipped is None for b in self.backends)
+        return ran and all(b.failures == 0 for b in self.backends) and not self.unchecked
 
     @property
     def shared_seconds(self) -> float:
@@ -493,8 +567,21 @@ class SweepReport:
                 }
                 for b in self.backends
             },
-            "failures": [f.__dict__ for f in self.failures],
+            "threads": self.threads,
+            "unchecked": self.unchecked,
+            # the worst few per backend, as printed; every failing network is in the three tables below
+            "failures": [{**f.__dict__, "rebuild": self.spec.rebuild_call(f.index)} for f in self.failures],
             "failing_indices": {b.name: b.failing().tolist() for b in self.backends if b.failures},
+            # per backend and quantity, aligned with failing_indices: the ratio, or null where that quantity passes
+            "failing_ratios": {
+                b.name: {
+                    q: [None if math.isnan(r) else r for r in column.tolist()]
+                    for q, column in zip(b.stats, b.failing_ratios().T, strict=True)
+                }
+                for b in self.backends
+                if b.failures
+            },
+            "contract_errors": {b.name: b.contract_errors for b in self.backends if b.contract_errors},
         }
 
 
@@ -556,13 +643,25 @@ def make_evaluators(names: Sequence[str], impls: Sequence, chunk: int) -> list:
     return evaluators
 
 
+def check_runnable(spec: SweepSpec, evaluators: Sequence) -> None:
+    """Raise ``CannotRun`` naming every evaluator that cannot run ``spec``, with what it supports and the option
+    that narrows the sweep to that; ``(name, reason)`` pairs (a missing framework) are not judged here."""
+    refusals = [
+        f"{ev.name} cannot run this sweep ({spec.describe()}): {reason}"
+        for ev in evaluators
+        if not isinstance(ev, tuple) and (reason := ev.unsupported(spec)) is not None
+    ]
+    if refusals:
+        raise CannotRun("\n".join(refusals))
+
+
 def sweep(
     spec: SweepSpec,
     networks: int,
     evaluators: Sequence,
     *,
     chunk: int = DEFAULT_CHUNK,
-    show_failures: int = 20,
+    show_failures: int = SHOWN_FAILURES,
     sample_every: int = 8,
     progress: tqdm | None = None,
 ) -> SweepReport:
@@ -571,24 +670,28 @@ def sweep(
     Times are CPU seconds of this process (all its threads): unlike wall time they do not grow when other
     processes share the cores, and with one thread per framework they are one core's work.
 
-    Every network is compared and every failure found; the exact largest ratio per quantity is kept, and the
-    ratio distribution (p50, p99) is estimated from the networks whose index is a multiple of
+    Every network is compared and every failure found and kept (index and ratio per quantity); the worst
+    ``show_failures`` per backend also get the assert helper's message. The exact largest ratio per quantity
+    is kept, and the ratio distribution (p50, p99) is estimated from the networks whose index is a multiple of
     ``sample_every`` (examining each network's largest ratio costs more than the comparison itself).
+
+    Raises:
+        CannotRun: an evaluator cannot run ``spec`` (its DTYPES or ACTIVATIONS exclude it). A ``(name,
+            reason)`` pair from ``make_evaluators`` (a missing framework) is reported as skipped instead.
     """
     if networks < 1 or chunk < 1:
         raise ValueError(f"networks and chunk must be positive, got {networks} and {chunk}")
     chunk = min(chunk, networks)
     names = quantity_names(spec)
+    check_runnable(spec, evaluators)
     reports, active = [], []
     for ev in evaluators:
         if isinstance(ev, tuple):  # (name, reason it cannot run)
             reports.append(BackendReport(ev[0], skipped=ev[1]))
             continue
-        report = BackendReport(ev.name, skipped=ev.unsupported(spec))
+        report = BackendReport(ev.name, stats={q: RatioStats() for q in names})
         reports.append(report)
-        if report.skipped is None:
-            report.stats = {q: RatioStats() for q in names}
-            active.append((ev, report))
+        active.append((ev, report))
     result = SweepReport(spec, networks, chunk, reports)
     for ev, report in active:
         if hasattr(ev, "warm_up"):  # compilation, timed apart: it is paid once per process, not per network
@@ -638,41 +741,60 @@ def sweep(
                 report.stats[q].note_worst(top, start + k)
                 report.stats[q].add(comparison.sampled[q][sampled_kept])
             if len(failed):
-                report.failed_indices.append(failed + start)
-            for k in failed[: max(MAX_LISTED - (report.failures - len(failed)), 0)]:
-                result.failures.append(
-                    _failure(spec, ev.name, start, int(k), evaluation, baseline, bounds, show_failures)
-                )
-                show_failures = max(show_failures - 1, 0)
+                _keep_failures(report, start, failed, comparison, evaluation, baseline, bounds, show_failures)
             report.compare_seconds += time.process_time() - clock
         if progress is not None:
             progress.update(stop - start)
     result.seconds = time.process_time() - started
     result.wall_seconds = time.perf_counter() - started_wall
+    result.failures = [f for report in reports for f in report.worst]
     if progress is not None:
         progress.close()
     return result
 
 
-def _failure(spec, backend, start, k, actual, expected, bounds, detail: int) -> Failure:
-    """Describe network ``k`` of the chunk (a failure): its ratios over the bound and the assert helper's message."""
-    ratios, message = {}, ""
-    pieces = zip(quantity_names(spec), _quantities(actual), _quantities(expected), _quantities(bounds), strict=True)
-    for name, a, e, b in pieces:
-        if a is None:
-            continue
-        pair_bound = 2 * np.broadcast_to(b, e.shape)[k]  # bounds.agree() for this network
-        if _elementwise_failures(a[k : k + 1], e[k : k + 1], pair_bound[None])[0]:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ratios[name] = float(np.max(np.abs(np.asarray(a[k], np.float64) - e[k]) / pair_bound))
-            if detail > 0 and not message:  # the assert helper's own message, for the first few failures
-                try:
-                    assert_arrays_within_bound(name, a[k], e[k], pair_bound, f"{backend} against the reference")
-                except AssertionError as exc:
-                    message = str(exc)
-    if actual.errors and k in actual.errors:
-        message = actual.errors[k]
-    return Failure(backend, start + k, ratios, message)
+def _keep_failures(report, start, failed, comparison, actual, expected, bounds, keep: int) -> None:
+    """Record a chunk's failing networks (positions ``failed``) in ``report``: every one's index and ratio per
+    quantity, its contract error if it raised one, and, among the worst ``keep`` so far, its message."""
+    names = list(report.stats)
+    rows = np.full((len(failed), len(names)), np.nan)
+    for j, name in enumerate(names):
+        if name in comparison.over:
+            rows[:, j] = comparison.over[name][failed]
+    errors = actual.errors or {}
+    raised = np.array([int(k) in errors for k in failed], bool) if errors else np.zeros(len(failed), bool)
+    rows[raised] = np.nan  # its values are NaN placeholders, not results: it counts as a contract error only
+    report.contract_errors.update({start + int(k): errors[int(k)] for k in failed[raised]})
+    report.failed_indices.append(failed + start)
+    report.failed_ratios.append(rows)
+    if keep < 1:
+        return
+    # Each failing network's worst ratio; a contract error ranks first. Only candidates that can enter the
+    # worst `keep` are described (the message costs an elementwise pass of the network).
+    worst = np.where(np.isnan(rows), -np.inf, rows).max(axis=1, initial=-np.inf)
+    worst[raised] = np.inf
+    floor = report.worst[-1].worst if len(report.worst) >= keep else -math.inf
+    for p in np.argsort(-worst, kind="stable")[:keep]:
+        if worst[p] <= floor:
+            break  # ties go to the lower index, which an earlier chunk or position already holds
+        k = int(failed[p])
+        ratios = {name: float(r) for name, r in zip(names, rows[p], strict=True) if not np.isnan(r)}
+        j = int(np.argmax(rows[p] == worst[p]))  # the quantity with the worst ratio: its message
+        message = errors.get(k) or _message(report.name, names[j], j, k, actual, expected, bounds)
+        report.worst.append(Failure(report.name, start + k, ratios, message))
+    report.worst.sort(key=lambda f: (-f.worst, f.index))
+    del report.worst[keep:]
+
+
+def _message(backend: str, name: str, j: int, k: int, actual, expected, bounds) -> str:
+    """Return the assert helper's message for quantity ``j`` (``name``) of network ``k`` of the chunk."""
+    a, e, b = (_quantities(ev)[j] for ev in (actual, expected, bounds))
+    pair_bound = 2 * np.broadcast_to(b, e.shape)[k]  # bounds.agree() for this network
+    try:
+        assert_arrays_within_bound(name, a[k], e[k], pair_bound, f"{backend} against the reference")
+    except AssertionError as exc:
+        return str(exc)
+    return ""  # not reached for a failing quantity: the comparison rejects exactly what the helper rejects
 
 
 # -- command line ------------------------------------------------------------------------------------------
@@ -685,9 +807,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--backends",
         type=arguments.backend_names,
-        default=list(backends.BUILTINS),
+        default=None,  # None: every built-in, a missing one skipped; named ones must run
         metavar="NAMES",
-        help=f"comma-separated built-in backends (default: {','.join(backends.BUILTINS)}; a missing one is skipped)",
+        help=f"comma-separated built-in backends (default: those of {','.join(backends.BUILTINS)} that are "
+        "installed; a named one that is not installed is an error)",
     )
     parser.add_argument(
         "--impl",
@@ -722,11 +845,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--threads",
-        type=arguments.positive_int,
-        default=None,
-        help="intra-op threads for torch and XLA (default: the frameworks' own choice); 1 for one-core figures",
+        type=arguments.non_negative_int,
+        default=DEFAULT_THREADS,
+        help=f"intra-op threads for torch and XLA ({DEFAULT_THREADS}: the fastest on matrices this small, and "
+        "one core's work; 0: the frameworks' own choice; XLA can only be limited to 1)",
     )
-    parser.add_argument("--show-failures", type=int, default=20, metavar="K", help="full messages for the first K")
+    parser.add_argument(
+        "--show-failures",
+        type=arguments.non_negative_int,
+        default=SHOWN_FAILURES,
+        metavar="K",
+        help=f"print the worst K failing networks per backend with their rebuild calls ({SHOWN_FAILURES}); "
+        "every failing network is in --json",
+    )
     parser.add_argument(
         "--sample-every",
         type=arguments.positive_int,
@@ -738,9 +869,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def apply_threads(names: Sequence[str], threads: int) -> str:
+    """Give the frameworks of backends ``names`` ``threads`` intra-op threads (0: leave their own choice) and
+    return the setting that took effect, as the report prints it.
+
+    Call it before anything is computed. A framework that reads its threads from the environment when first
+    imported (XLA) can be given one thread only, and only if this process has not imported it yet: it is
+    reported as keeping its own choice otherwise, never as limited.
+    """
+    if threads == 0:
+        return "--threads 0: the frameworks' own choice"
+    installed = [name for name in names if backends.missing_reason(name) is None]
+    imported_before = {name: backends.BUILTINS[name].framework in sys.modules for name in installed}
+    backends.limit_threads(installed, threads)
+    limited, own = [], []
+    for name in installed:
+        entry = backends.BUILTINS[name]
+        settable = hasattr(importlib.import_module(entry.module), "set_threads")  # limit_threads imported it
+        from_environment = bool(entry.one_thread_environment) and threads == 1 and not imported_before[name]
+        if settable or from_environment:
+            limited.append(name)
+        elif entry.one_thread_environment:
+            why = "imported before the sweep could limit it" if threads == 1 else "it can be limited to 1 only"
+            own.append(f"{name} its own choice ({why})")
+    option = f"--threads {threads}" + (" (the default)" if threads == DEFAULT_THREADS else "")
+    if not limited and not own:
+        return f"{option}: nothing to set (no backend in this sweep has an intra-op thread setting)"
+    text = f"{threads} intra-op thread{'s' if threads > 1 else ''} for {', '.join(limited)}" if limited else ""
+    text = "; ".join(filter(None, [text, *own]))
+    one_core = threads == 1 and not own
+    return f"{option}: {text}" + (", so their CPU seconds are one core's work" if one_core else "")
+
+
 def run(args: argparse.Namespace) -> int:
-    if args.threads is not None:
-        backends.limit_threads(args.backends, args.threads)
+    named = args.backends is not None  # named backends must run; by default a missing one is skipped
+    names = args.backends if named else list(backends.BUILTINS)
+    threads = apply_threads(names, args.threads)  # before a framework computes anything
     _keep_freed_memory()
     try:
         spec = SweepSpec(**{option.name: getattr(args, option.name) for option in fields(SweepSpec)})  # the same names
@@ -748,7 +912,18 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, backends.ContractError) as exc:
         print(f"mlp-crosscheck sweep: {exc}", file=sys.stderr)
         return 2
-    evaluators = make_evaluators(args.backends, impls, min(args.chunk, args.networks))
+    evaluators = make_evaluators(names, impls, min(args.chunk, args.networks))
+    try:
+        missing = [ev for ev in evaluators if isinstance(ev, tuple)] if named else []
+        if missing:
+            raise CannotRun(
+                "\n".join(f"{name} cannot run: {reason}; leave it out of --backends" for name, reason in missing)
+            )
+        check_runnable(spec, evaluators)
+    except CannotRun as exc:
+        for line in str(exc).splitlines():
+            print(f"mlp-crosscheck sweep: {line}", file=sys.stderr)
+        return 4
     progress = progress_bar(args.networks, enabled=not args.quiet)
     report = sweep(
         spec,
@@ -759,15 +934,18 @@ def run(args: argparse.Namespace) -> int:
         sample_every=args.sample_every,
         progress=progress,
     )
-    print(format_report(report, args.show_failures, args.sample_every))
+    report.threads = threads
+    print(format_report(report, sample_every=args.sample_every, json_path=args.json))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report.to_json(), f, indent=2, default=float)
-    return 0 if report.ok else 1
+    if any(b.failures for b in report.backends):
+        return 1
+    return 0 if report.ok else 4  # not ok without a failure: something checked nothing
 
 
-def format_report(report: SweepReport, show_failures: int = 20, sample_every: int = 8) -> str:
-    """Return the human-readable summary printed at the end of a sweep."""
+def format_report(report: SweepReport, sample_every: int = 8, json_path: str | None = None) -> str:
+    """Return the human-readable summary printed at the end of a sweep (``json_path``: where --json wrote)."""
     spec = report.spec
     w = max(12, *(len(b.name) + 2 for b in report.backends))  # the backend column
     lines = [
@@ -807,23 +985,62 @@ def format_report(report: SweepReport, show_failures: int = 20, sample_every: in
         f"{report.networks / max(total, 1e-12):,.0f} networks/CPU s through every backend",
         f"  shared, CPU s: {stages}",
         f"  per backend, CPU s: {own}",
-        "  (CPU seconds of this process: immune to other load on the machine; one core's work with --threads 1)",
+        "  (CPU seconds of this process: immune to other load on the machine)",
     ]
-    if report.failures:
-        lines += [
-            "",
-            f"FAILURES: {sum(b.failures for b in report.backends):,} (backend, index, quantities over the bound):",
-        ]
-        unlisted = sum(max(b.failures - MAX_LISTED, 0) for b in report.backends)
-        for i, f in enumerate(report.failures):
-            worst = ", ".join(f"{q} {r:.3g}x" for q, r in f.ratios.items()) or "contract error"
-            lines.append(f"  {f.backend} network {f.index}: {worst}")
-            if i < show_failures:
-                lines.append(f"    rebuild: {spec.rebuild_call(f.index)}")
-                if f.message:
-                    lines += ["    " + line for line in f.message.splitlines()]
-        if unlisted:
-            lines.append(f"  ... and {unlisted:,} more, beyond {MAX_LISTED} per backend (all indices: --json)")
-    else:
+    if report.threads:
+        lines.append(f"threads: {report.threads}")
+    failing = any(b.failures for b in report.backends)
+    if failing:
+        lines += format_failures(report, json_path)
+    for b in report.backends:
+        if b.name in report.unchecked:
+            lines += [
+                "",
+                f"NOTHING CHECKED by {b.name}: all {b.excluded:,} of its networks were excluded (a pre-activation "
+                "on or within its bound of a relu/leaky_relu kink); it was not verified",
+            ]
+    if not any(b.skipped is None for b in report.backends):
+        lines += ["", "NOTHING CHECKED: no backend could run"]
+    if report.ok:
         lines += ["", "no failures"]
     return "\n".join(lines)
+
+
+def format_failures(report: SweepReport, json_path: str | None = None) -> list[str]:
+    """Return the failure summary: per failing backend, its failing networks per quantity and per architecture,
+    activations and dtype, then its worst ones with their rebuild calls (the worst one's message in full).
+
+    Its length does not grow with the number of failures: every failing network is in the JSON report.
+    """
+    spec = report.spec
+    failing = [b for b in report.backends if b.failures]
+    lines = [
+        "",
+        f"FAILURES: {sum(b.failures for b in failing):,} failing networks ("
+        + ", ".join(f"{b.name} {b.failures:,} of {b.checked:,} checked" for b in failing)
+        + ")",
+    ]
+    for b in failing:
+        counts = ", ".join(f"{q} {n:,}" for q, n in b.failures_per_quantity().items() if n) or "none"
+        errors = f"; contract errors (no values to compare): {len(b.contract_errors):,}" if b.contract_errors else ""
+        lines += [
+            f"  {b.name}",
+            f"    per quantity over the bound: {counts}{errors}",
+            f"    per architecture, activations, dtype: {spec.signature()} {b.failures:,} (this sweep draws no other)",
+        ]
+        if b.worst:
+            lines.append(f"    the worst {len(b.worst)}, with the call that rebuilds each (the worst one's message):")
+        for i, f in enumerate(b.worst):
+            ranked = sorted(f.ratios.items(), key=lambda item: -item[1])
+            over = ", ".join(f"{q} {r:.3g}x" for q, r in ranked[:3]) or "contract error"
+            over += f", {len(ranked) - 3} more quantities" if len(ranked) > 3 else ""
+            lines += [f"    network {f.index}: {over}", f"      {spec.rebuild_call(f.index)}"]
+            if i == 0 and f.message:
+                lines += ["      " + line for line in f.message.splitlines()]
+    shown = sum(len(b.worst) for b in failing)
+    where = f"in {json_path}" if json_path else "in the JSON report: rerun with --json PATH"
+    lines.append(
+        f"  every failing network ({sum(b.failures for b in failing) - shown:,} more than shown), with its ratio per "
+        f"quantity, and the worst ones' messages: {where}"
+    )
+    return lines
