@@ -147,6 +147,20 @@ def test_the_version_check_fails_only_when_strict(monkeypatch) -> None:
     assert notes == ["warning: " + str(caught.value).replace("\n", " ")]
 
 
+def test_a_builtin_backend_without_any_recorded_row_fails_when_strict(monkeypatch) -> None:
+    numpy = backends.builtin("numpy")
+    monkeypatch.setattr(numpy.module, "RECORDED_ROW", None)
+    monkeypatch.setattr(observed, "STRICT", True)
+    with pytest.raises(AssertionError, match=r"^numpy: no recorded behaviours for its framework at all \(looked in "):
+        check_installed_version_is_recorded(numpy)
+
+
+def test_the_package_ships_its_recorded_rows() -> None:
+    assert recorded.PACKAGED.exists()
+    assert {"numpy", "torch", "jax"} <= set(recorded.read(recorded.PACKAGED))
+    assert backends.builtin("numpy").module.RECORDED_ROW.exact  # the version CI installs is recorded
+
+
 def test_the_subnormal_input_check_fails_on_a_wrong_declaration_and_reports_an_undeclared_one() -> None:
     check_subnormal_inputs_are_treated_as_recorded(numpy_with("kept", SUBNORMAL_INPUTS="kept"), "float64")
     with pytest.raises(AssertionError, match=r"^wrong: subnormal inputs are 'kept' in float32 \(4 \* \(tiny / 2\) "):

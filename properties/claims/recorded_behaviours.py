@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import numpy as np
+from mlp_crosscheck.backends import recorded
 from mlp_crosscheck.properties import helpers, kink_conventions, observed
 
 
 def check_installed_version_is_recorded(impl) -> None:
     """Assert the implementation's framework version has a recorded row (a warning unless strict)."""
-    lookup = impl.module.RECORDED_ROW
-    if lookup.exact:
+    lookup = getattr(impl.module, "RECORDED_ROW", None)
+    if lookup is None:  # a built-in backend whose framework has no row at all (a package without recorded.json)
+        message = (
+            f"{impl.name}: no recorded behaviours for its framework at all (looked in {recorded.PACKAGED} and "
+            f"{recorded.overlay_path()}); record the installed version's row: "
+            f"{observed.RECORD_COMMAND} --backends {impl.name}"
+        )
+    elif lookup.exact:
         return
-    message = observed.unrecorded_message(impl, lookup, observed.differences(observed.behaviours(impl), lookup.row))
+    else:
+        found = observed.differences(observed.behaviours(impl), lookup.row)
+        message = observed.unrecorded_message(impl, lookup, found)
     if observed.STRICT:
         raise AssertionError(message)
     helpers.warn(message.replace("\n", " "))
