@@ -149,6 +149,17 @@ def test_out_directory_is_created(identity_run):
     assert (identity_run[2] / "report.json").is_file()
 
 
+def test_report_md_shows_the_environment_and_every_backends_costs(identity_run, identity_report):
+    report = identity_report
+    text = (identity_run[2] / "report.md").read_text()
+    assert text.startswith("# mlp-crosscheck reproduce\n\n`mlp-crosscheck reproduce ")
+    assert f"| numpy | {report['environment']['numpy']} |" in text
+    assert "## Seed experiment" in text
+    assert "![the seed experiment in every backend](reproduce.png)" in text
+    for name in report["backends"]:
+        assert f"| {name} |" in text
+
+
 # -- tanh: no collapse ----------------------------------------------------------------------------------------
 
 
@@ -229,7 +240,7 @@ def test_rerun_replaces_the_report_and_says_where(tmp_path):
     assert code == 0
     assert f"wrote {tmp_path / 'report.json'} (replaced the previous one)" in printed
     assert len(json.loads((tmp_path / "report.json").read_text())["backends"]["numpy"]["costs"]) == 150
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json", "reproduce.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json", "report.md", "reproduce.png"]
 
 
 @pytest.mark.parametrize("name", BACKENDS)

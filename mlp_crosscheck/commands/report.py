@@ -314,6 +314,30 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
+def reproduce_markdown(report: dict[str, Any], figure: str) -> str:
+    """Return the report.md of ``mlp-crosscheck reproduce``: its command, environment and experiment."""
+    return (
+        "\n".join(
+            [
+                "# mlp-crosscheck reproduce",
+                "",
+                f"`{report['command'].strip()}` -- {'reproduces the post' if report['ok'] else 'FAILED'}; "
+                f"{report['created']}.",
+                f"Compare with another: `mlp-crosscheck compare OTHER/report.json {REPORT_NAME}`.",
+                "",
+                f"![the seed experiment in every backend]({figure})",
+                "",
+                "## Environment",
+                "",
+                *_table(("key", "value"), [(k, _cell(v)) for k, v in _flatten(report["environment"]).items()]),
+                "",
+                *_seed_markdown(report),
+            ]
+        )
+        + "\n"
+    )
+
+
 def _seed_markdown(experiment: dict[str, Any]) -> list[str]:
     config = experiment["config"]
     out = [

@@ -39,6 +39,7 @@ from mlp_crosscheck.reference import activations, network, seed
 HELP = "run the blog post's experiment in every backend; print a table, write report.json and a figure"
 BASELINE = "numpy"
 REPORT_NAME = "report.json"
+MARKDOWN_NAME = "report.md"
 FIGURE_NAME = "reproduce.png"
 
 # label in report.json -> distribution name; versions come from package metadata, so nothing is imported.
@@ -76,7 +77,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=Path("crosscheck-report"),
         metavar="DIR",
-        help=f"directory for {REPORT_NAME} and {FIGURE_NAME}, created if missing (default: ./%(default)s/)",
+        help=f"directory for {REPORT_NAME}, {MARKDOWN_NAME} and {FIGURE_NAME}, created if missing "
+        "(default: ./%(default)s/)",
     )
 
 
@@ -136,6 +138,12 @@ def run(args: argparse.Namespace) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     print()
     print(write_atomically(out_dir / REPORT_NAME, lambda f: f.write(_json_bytes(report))))
+    from mlp_crosscheck.commands.report import reproduce_markdown  # report imports this module: here, not above
+
+    record = json.loads(_json_bytes(report))
+    print(
+        write_atomically(out_dir / MARKDOWN_NAME, lambda f: f.write(reproduce_markdown(record, FIGURE_NAME).encode()))
+    )
     if results:
         print(write_atomically(out_dir / FIGURE_NAME, lambda f: draw_figure(f, results, title)))
 
