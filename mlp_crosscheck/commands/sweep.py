@@ -45,7 +45,12 @@ Invariants:
   the setting it applied, not the one it asked for.
 - Times are CPU seconds of the process (other load on a shared machine does not inflate them). The sweep
   keeps freed memory for reuse (``_keep_freed_memory``; docs/speed.md says why).
-- No framework is imported at module level: ``mlp-crosscheck --help`` must work without torch or jax.
+- A sweep can be cut into shards (``--shard K/N``) and the shards' reports merged (``--merge``), also on a
+  Dask cluster (``--scheduler``): ``sweep_shards`` says how; here it only means that ``sweep`` takes the first
+  index of its range (``first``), so that a shard checks the very networks, samples and indices of the
+  unsharded sweep.
+- No framework is imported at module level: ``mlp-crosscheck --help`` must work without torch or jax (nor
+  Dask: ``sweep_shards`` imports it when ``--scheduler`` is given).
 """
 
 from __future__ import annotations
@@ -511,6 +516,7 @@ class SweepReport:
     seconds: float = 0.0  # CPU seconds of the whole loop
     wall_seconds: float = 0.0
     threads: str = ""  # the thread setting the command applied, as printed; empty when the caller set none
+    shards: str = ""  # what this report is of, when a shard or merged from shards, as printed (sweep_shards)
 
     @property
     def unchecked(self) -> list[str]:
@@ -664,8 +670,12 @@ def sweep(
     show_failures: int = SHOWN_FAILURES,
     sample_every: int = 8,
     progress: tqdm | None = None,
+    first: int = 0,
 ) -> SweepReport:
-    """Verify networks ``0 .. networks - 1`` of ``spec`` with every evaluator; return the report.
+    """Verify networks ``first .. first + networks - 1`` of ``spec`` with every evaluator; return the report.
+
+    Indices in the report (failures, the max's ``at index``) are the sweep's own, and which networks are
+    sampled depends on the index only, so a range cut into pieces reports what the whole range does.
 
     Times are CPU seconds of this process (all its threads): unlike wall time they do not grow when other
     processes share the cores, and with one thread per framework they are one core's work.
@@ -679,8 +689,8 @@ def sweep(
         CannotRun: an evaluator cannot run ``spec`` (its DTYPES or ACTIVATIONS exclude it). A ``(name,
             reason)`` pair from ``make_evaluators`` (a missing framework) is reported as skipped instead.
     """
-    if networks < 1 or chunk < 1:
-        raise ValueError(f"networks and chunk must be positive, got {networks} and {chunk}")
+    if networks < 1 or chunk < 1 or first < 0:
+        raise ValueError(f"need networks, chunk >= 1 and first >= 0, got {networks}, {chunk} and {first}")
     chunk = min(chunk, networks)
     names = quantity_names(spec)
     check_runnable(spec, evaluators)
@@ -699,8 +709,8 @@ def sweep(
             ev.warm_up(spec)
             report.setup_seconds = time.process_time() - clock
     started, started_wall = time.process_time(), time.perf_counter()
-    for start in range(0, networks, chunk):
-        stop = min(start + chunk, networks)
+    for start in range(first, first + networks, chunk):
+        stop = min(start + chunk, first + networks)
         clock = time.process_time()
         stack, x, y = generate(spec, start, stop)
         now = time.process_time()
@@ -867,6 +877,64 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--json", default=None, metavar="PATH", help="also write the report as JSON")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    # Where the networks run: one slice of the sweep, the merge of slices, or every slice on a Dask cluster.
+    scale = parser.add_mutually_exclusive_group()
+    scale.add_argument(
+        "--shard",
+        type=shard_argument,
+        default=None,
+        metavar="K/N",
+        help="check only shard K of N (K = 1..N): the networks the whole sweep checks at those indices; "
+        "write each shard's report with --json and merge them with --merge",
+    )
+    scale.add_argument(
+        "--merge",
+        nargs="+",
+        default=None,
+        metavar="FILE",
+        help="merge the --json reports of the shards of one sweep into its report (nothing is computed); "
+        "exit 4 if they are not exactly the shards of one sweep",
+    )
+    scale.add_argument(
+        "--scheduler",
+        type=scheduler_argument,
+        default=None,
+        metavar="ADDRESS",
+        help="run the sweep's shards on the Dask cluster at ADDRESS, or on a local cluster of N worker "
+        "processes with local:N (needs pip install 'mlp-crosscheck[dask]')",
+    )
+
+
+def shard_argument(text: str) -> tuple[int, int]:
+    """``"2/4"`` -> ``(2, 4)``: shard K of N, 1 <= K <= N."""
+    k, slash, n = text.partition("/")
+    try:
+        index, count = int(k), int(n)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be K/N, shard K of N (e.g. 2/4), got {text!r}") from None
+    if not slash or count < 1 or not 1 <= index <= count:
+        raise argparse.ArgumentTypeError(f"must be K/N with N >= 1 and K one of 1..N, got {text!r}")
+    return index, count
+
+
+def scheduler_argument(text: str) -> str:
+    """A Dask scheduler's address, or ``local:N`` (N >= 1 worker processes on this machine)."""
+    if text.startswith("local:"):
+        workers = text.removeprefix("local:")
+        if not workers.isdigit() or int(workers) < 1:
+            raise argparse.ArgumentTypeError(f"local:N needs N >= 1 worker processes, got {text!r}")
+    elif not text.strip():
+        raise argparse.ArgumentTypeError("needs a Dask scheduler address (tcp://HOST:PORT) or local:N")
+    return text
+
+
+def shard_range(index: int, count: int, networks: int) -> tuple[int, int]:
+    """Return the indices ``start, stop`` of shard ``index`` of ``count`` (1-based) of a sweep of ``networks``.
+
+    The shards partition ``0 .. networks - 1`` into ``count`` consecutive ranges whose sizes differ by at most
+    one, in order; a shard is empty only when ``count > networks``.
+    """
+    return (index - 1) * networks // count, index * networks // count
 
 
 def apply_threads(names: Sequence[str], threads: int) -> str:
@@ -901,44 +969,101 @@ def apply_threads(names: Sequence[str], threads: int) -> str:
     return f"{option}: {text}" + (", so their CPU seconds are one core's work" if one_core else "")
 
 
-def run(args: argparse.Namespace) -> int:
+class Prepared(NamedTuple):
+    """What a sweep needs before its first network: ``prepare``'s result."""
+
+    spec: SweepSpec
+    evaluators: list
+    threads: str  # the thread setting that took effect, as printed
+
+
+def prepare(args: argparse.Namespace) -> Prepared:
+    """Apply the thread setting, build the spec, load the implementations and make the evaluators of the sweep
+    the options ``args`` (``add_arguments``' names) ask for; the same in the command, in a shard and in a Dask
+    worker (``sweep_shards``).
+
+    The batched evaluators are sized for the whole sweep's chunk, ``min(--chunk, --networks)``, in a shard too:
+    JAX compiles for that shape, and its values can differ in the last bits from one compiled shape to
+    another (the float32 loss did), which a shard must not change.
+
+    Raises:
+        CannotRun: a named backend is not installed, or an implementation cannot run the spec (exit 4).
+        ValueError, ContractError: a bad option or implementation file (exit 2); CannotRun is not one of them.
+    """
     named = args.backends is not None  # named backends must run; by default a missing one is skipped
     names = args.backends if named else list(backends.BUILTINS)
     threads = apply_threads(names, args.threads)  # before a framework computes anything
     _keep_freed_memory()
-    try:
-        spec = SweepSpec(**{option.name: getattr(args, option.name) for option in fields(SweepSpec)})  # the same names
-        impls = [backends.load(path) for path in args.impl]
-    except (ValueError, backends.ContractError) as exc:
-        print(f"mlp-crosscheck sweep: {exc}", file=sys.stderr)
-        return 2
+    spec = SweepSpec(**{option.name: getattr(args, option.name) for option in fields(SweepSpec)})  # the same names
+    impls = [backends.load(path) for path in args.impl]
     evaluators = make_evaluators(names, impls, min(args.chunk, args.networks))
+    missing = [ev for ev in evaluators if isinstance(ev, tuple)] if named else []
+    if missing:
+        lines = [f"{name} cannot run: {reason}; leave it out of --backends" for name, reason in missing]
+        raise CannotRun("\n".join(lines))
+    check_runnable(spec, evaluators)
+    return Prepared(spec, evaluators, threads)
+
+
+def run(args: argparse.Namespace) -> int:
+    # sweep_shards imports this module: it is imported here, only by the options that need it.
+    if args.merge is not None:
+        from mlp_crosscheck.commands import sweep_shards
+
+        return sweep_shards.run_merge(args)
+    k, n = args.shard or (1, 1)  # unsharded: the one shard of one
+    start, stop = shard_range(k, n, args.networks)
+    if start == stop:
+        print(
+            f"mlp-crosscheck sweep: --shard {k}/{n}: a sweep of {args.networks:,} networks has at most "
+            f"{args.networks:,} shards, so shard {k} would check nothing",
+            file=sys.stderr,
+        )
+        return 2
+    if args.scheduler is not None:
+        from mlp_crosscheck.commands import sweep_shards
+
+        if (missing := sweep_shards.missing_dask()) is not None:
+            print(f"mlp-crosscheck sweep: {missing}", file=sys.stderr)
+            return 4
     try:
-        missing = [ev for ev in evaluators if isinstance(ev, tuple)] if named else []
-        if missing:
-            raise CannotRun(
-                "\n".join(f"{name} cannot run: {reason}; leave it out of --backends" for name, reason in missing)
-            )
-        check_runnable(spec, evaluators)
+        prepared = prepare(args)
     except CannotRun as exc:
         for line in str(exc).splitlines():
             print(f"mlp-crosscheck sweep: {line}", file=sys.stderr)
         return 4
-    progress = progress_bar(args.networks, enabled=not args.quiet)
+    except (ValueError, backends.ContractError) as exc:
+        print(f"mlp-crosscheck sweep: {exc}", file=sys.stderr)
+        return 2
+    if args.scheduler is not None:
+        return sweep_shards.run_on_dask(args)  # the spec and implementations checked here, before any worker
+    progress = progress_bar(stop - start, enabled=not args.quiet)
     report = sweep(
-        spec,
-        args.networks,
-        evaluators,
+        prepared.spec,
+        stop - start,
+        prepared.evaluators,
         chunk=args.chunk,
         show_failures=args.show_failures,
         sample_every=args.sample_every,
         progress=progress,
+        first=start,
     )
-    report.threads = threads
-    print(format_report(report, sample_every=args.sample_every, json_path=args.json))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(report.to_json(), f, indent=2, default=float)
+    report.threads = prepared.threads
+    extra = None
+    if args.shard is not None:
+        from mlp_crosscheck.commands import sweep_shards
+
+        extra = sweep_shards.shard_fields(report, args, k, n)  # and says in the report which shard
+    return finish(report, sample_every=args.sample_every, json_path=args.json, extra_json=extra)
+
+
+def finish(report: SweepReport, *, sample_every: int, json_path: str | None, extra_json: dict | None = None) -> int:
+    """Print the summary, write ``--json`` (``report.to_json()`` and ``extra_json``), return the exit code: 0 no
+    failures, 1 some network failed, 4 something checked nothing."""
+    print(format_report(report, sample_every=sample_every, json_path=json_path))
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump({**report.to_json(), **(extra_json or {})}, f, indent=2, default=float)
     if any(b.failures for b in report.backends):
         return 1
     return 0 if report.ok else 4  # not ok without a failure: something checked nothing
@@ -989,6 +1114,8 @@ def format_report(report: SweepReport, sample_every: int = 8, json_path: str | N
     ]
     if report.threads:
         lines.append(f"threads: {report.threads}")
+    if report.shards:
+        lines.append(f"shards: {report.shards}")
     failing = any(b.failures for b in report.backends)
     if failing:
         lines += format_failures(report, json_path)
