@@ -10,8 +10,8 @@ the JSON does not hold.
 
 Invariants:
 - No framework is imported here: precision flags are read only from a framework the run has imported
-  already (``sys.modules``); NumPy's runtime BLAS only through threadpoolctl when it is installed (it is not
-  a dependency; without it ``blas`` still names the BLAS NumPy was built with).
+  already (``sys.modules``); NumPy's runtime BLAS through threadpoolctl (a dependency; should it be missing,
+  ``blas`` still names the BLAS NumPy was built with).
 - The seed experiment is ``mlp-crosscheck reproduce``'s, through its own functions, on the NumPy baseline,
   the built-in backends the check named, and each checked implementation, with the post's settings: its
   section has the shape of reproduce's report.json (``config``, ``backends``, ...), so the two compare.
@@ -155,7 +155,7 @@ def fingerprint_extras(profile: str, hypothesis_seed: int | None, device: str) -
 def blas_runtime() -> list[dict[str, Any]] | str:
     """Return the BLAS and OpenMP libraries loaded in this process (threadpoolctl), or why they are unknown."""
     try:
-        import threadpoolctl  # optional: not a dependency of mlp-crosscheck
+        import threadpoolctl  # a dependency; an environment without it still gets a report
     except ImportError:
         return "unknown: threadpoolctl is not installed (environment.blas names the BLAS NumPy was built with)"
     keys = ("user_api", "internal_api", "version", "num_threads", "threading_layer", "architecture", "prefix")
