@@ -30,6 +30,8 @@ FAULTS = Path(__file__).parent / "faults"
 CORRECT_IMPL = FAULTS / "correct_fault_skeleton.py"
 PLANTED_IMPL = FAULTS / "faulty_first_layer_gradient_off_by_a_part_per_million.py"
 SIGN_IMPL = FAULTS / "faulty_gradient_sign.py"  # every gradient wrong in every network
+# The options that narrow the space to the one signature every sweep checked before it drew a space.
+TODAYS = ("--arch", "3,4,10,1", "--activation", "tanh", "--dtype", "float64")
 
 BACKENDS = [
     pytest.param(name, id=name, marks=[pytest.mark.skip(reason=backends.missing_reason(name))])
@@ -161,7 +163,7 @@ def test_rebuild_gives_the_network_the_sweep_checked(index):
     spec = sw.SweepSpec(seed=42, widths=(4, 6, 2), activations=("tanh", "identity"), batch=3)
     stack, x, y = sw.generate(spec, 0, 2600)
 
-    case = sw.rebuild(42, index, widths=(4, 6, 2), activations=("tanh", "identity"), batch=3)
+    case = sw.rebuild(42, index, widths=(4, 6, 2), activations=("tanh", "identity"), dtype="float64", batch=3)
 
     expected = stack.network(index)
     assert case.net.activations == expected.activations
@@ -191,7 +193,7 @@ def test_planted_bug_is_reported_with_seed_and_index_and_exit_code_one(tmp_path)
 
     code, printed, _ = run_sweep(
         "--networks", "150", "--chunk", "64", "--backends", "numpy", "--impl", PLANTED_IMPL, "--seed", "5",
-        "--quiet", "--json", path,
+        *TODAYS, "--quiet", "--json", path,
     )  # fmt: skip
 
     assert code == 1
@@ -215,7 +217,7 @@ def test_a_reported_failure_rebuilds_into_a_failing_network():
     report = sw.sweep(spec, 40, sw.make_evaluators([], [impl], 40), chunk=40)
     index = report.failures[0].index
 
-    case = sw.rebuild(5, index)
+    case = sw.rebuild(5, index, widths=(3, 4, 10, 1), activations=("tanh",), dtype="float64")
 
     loss, expected = network.loss_and_gradients(case.net, case.x, case.y)
     bounds = gradient_bounds(case.net, case.x, case.y).agree()
@@ -229,15 +231,17 @@ def test_a_faulty_impl_prints_a_bounded_summary_and_the_json_holds_every_failure
     path = tmp_path / "sweep.json"
 
     code, printed, _ = run_sweep(
-        "--networks", "1500", "--chunk", "512", "--backends", "numpy", "--impl", SIGN_IMPL, "--quiet", "--json", path
-    )
+        "--networks", "1500", "--chunk", "512", "--backends", "numpy", "--impl", SIGN_IMPL, *TODAYS, "--quiet",
+        "--json", path,
+    )  # fmt: skip
 
     assert code == 1
     assert len(printed.splitlines()) < 60  # the old listing printed ~1,100 lines for this
     assert "FAILURES: 1,500 failing networks (faulty_gradient_sign 1,500 of 1,500 checked)" in printed
     assert "per quantity over the bound: dL/dW_1 1,500, dL/dW_2 1,500, dL/dW_3 1,500, dL/db_1 1,500" in printed
     assert "per architecture, activations, dtype: 3-4-10-1 tanh float64 1,500" in printed
-    assert f"1,495 more than shown), with its ratio per quantity, and the worst ones' messages: in {path}" in printed
+    rest = "with its ratio per quantity, signature and regime, and the worst ones' messages"
+    assert f"1,495 more than shown), {rest}: in {path}" in printed
     report = json.loads(path.read_text())
     indices = report["failing_indices"]["faulty_gradient_sign"]
     ratios = report["failing_ratios"]["faulty_gradient_sign"]
@@ -302,10 +306,26 @@ def _narrowed_impl(tmp_path: Path, name: str, declaration: str) -> Path:
     return path
 
 
-def test_a_float32_only_impl_asked_for_the_default_float64_is_an_error_not_no_failures(tmp_path):
+def test_a_float32_only_impl_skips_the_drawn_float64_networks_and_says_so(tmp_path):
+    impl = _narrowed_impl(tmp_path, "float32_only", "DTYPES = ('float32',)")
+    path = tmp_path / "sweep.json"
+
+    code, printed, _ = run_sweep("--networks", "2000", "--backends", "numpy", "--impl", impl, "--quiet", "--json", path)
+
+    assert code == 0, printed
+    report = json.loads(path.read_text())
+    numpy, narrowed = report["backends"]["numpy"], report["backends"]["float32_only"]
+    skipped = narrowed["skipped_networks"]["float32 only: float64 networks skipped for it"]
+    assert f"float32_only: float32 only: float64 networks skipped for it ({skipped:,})" in printed
+    assert 0 < narrowed["checked"] < numpy["checked"]
+    assert narrowed["checked"] + narrowed["excluded"] + skipped == 2000
+    assert numpy["skipped_networks"] == {}
+
+
+def test_a_float32_only_impl_asked_for_float64_is_an_error_not_no_failures(tmp_path):
     impl = _narrowed_impl(tmp_path, "float32_only", "DTYPES = ('float32',)")
 
-    code, printed, err = run_sweep("--networks", "50", "--backends", "numpy", "--impl", impl, "--quiet")
+    code, printed, err = run_sweep("--networks", "50", "--backends", "numpy", "--impl", impl, "--dtype", "float64")
 
     assert code == 4
     assert "no failures" not in printed
@@ -315,6 +335,17 @@ def test_a_float32_only_impl_asked_for_the_default_float64_is_an_error_not_no_fa
     narrowed, printed, _ = run_sweep("--networks", "50", "--backends", "numpy", "--impl", impl, "--dtype", "float32")
     assert narrowed == 0, printed
     assert "float32_only" in printed
+
+
+def test_an_impl_that_could_run_none_of_the_drawn_networks_fails_the_run(tmp_path):
+    impl = _narrowed_impl(tmp_path, "tanh_only", "ACTIVATIONS = ('tanh',)")  # no drawn block here is tanh only
+
+    code, printed, _ = run_sweep("--networks", "300", "--backends", "numpy", "--impl", impl, "--quiet")
+
+    assert code == 4
+    assert "NOTHING CHECKED by tanh_only: it could run none of the networks drawn (300 skipped" in printed
+    assert "tanh only: networks using identity, sigmoid, relu" in printed
+    assert "no failures" not in printed
 
 
 def test_an_impl_whose_activations_exclude_the_asked_one_is_an_error(tmp_path):
@@ -349,14 +380,15 @@ def test_a_named_backend_that_is_not_installed_is_an_error_and_an_unnamed_one_is
 def test_a_backend_that_compared_no_network_fails_the_run(monkeypatch):
     # Every network's first input row zeroed, without biases: each has pre-activations exactly on leaky_relu's
     # kink, so every network is excluded and the backend checks nothing.
-    generate = sw.generate
+    generate_groups = sw.generate_groups
 
-    def generate_on_the_kink(spec, start, stop):
-        stack, x, y = generate(spec, start, stop)
-        x[:, 0, :] = 0
-        return stack, x, y
+    def generate_on_the_kink(space, start, stop):
+        groups = generate_groups(space, start, stop)
+        for group in groups:
+            group.x[:, 0, :] = 0
+        return groups
 
-    monkeypatch.setattr(sw, "generate", generate_on_the_kink)
+    monkeypatch.setattr(sw, "generate_groups", generate_on_the_kink)
 
     code, printed, _ = run_sweep(
         "--networks", "50", "--backends", "numpy", "--activation", "leaky_relu", "--no-biases", "--quiet"
@@ -371,14 +403,15 @@ def test_a_backend_that_compared_no_network_fails_the_run(monkeypatch):
 def test_networks_on_a_kink_are_excluded_and_counted_not_failed(backend, monkeypatch):
     # Zero the first input row of every other network: without biases, each of its pre-activations is then
     # exactly 0 with a zero error bound, where the frameworks' leaky_relu'(0) conventions differ (jax: 1).
-    generate = sw.generate
+    generate_groups = sw.generate_groups
 
-    def generate_with_zero_rows(spec, start, stop):
-        stack, x, y = generate(spec, start, stop)
-        x[(start % 2) :: 2, 0, :] = 0
-        return stack, x, y
+    def generate_with_zero_rows(space, start, stop):
+        groups = generate_groups(space, start, stop)
+        for group in groups:
+            group.x[(group.start % 2) :: 2, 0, :] = 0
+        return groups
 
-    monkeypatch.setattr(sw, "generate", generate_with_zero_rows)
+    monkeypatch.setattr(sw, "generate_groups", generate_with_zero_rows)
     spec = sw.SweepSpec(activations=("leaky_relu",), biases=False, seed=4)
 
     report = sweep_backend(backend, spec, networks=300, chunk=128)

@@ -30,14 +30,18 @@ FAULTS = Path(__file__).parent / "faults"
 SIGN_IMPL = FAULTS / "faulty_gradient_sign.py"  # every gradient wrong in every network
 
 FRAMEWORKS = [name for name in ("torch", "jax") if backends.missing_reason(name) is None]
-# Sweeps of 2,000 networks: numpy in float32 (nonzero ratios, so maxima and quantiles mean something; no
-# failure), numpy with a planted fault (every network fails), and the installed frameworks in float32 (JAX's
-# values depend on the compiled chunk shape: every shard must use the whole sweep's).
+# Sweeps of 2,000 networks of the drawn space (sweep_space): numpy in float32 (nonzero ratios, so maxima and
+# quantiles mean something; no failure), numpy with a planted fault (every network it checks fails), and the
+# installed frameworks in float32 on one signature in every regime (JAX's values depend on the compiled group
+# shape: every shard must use the whole sweep's; one signature compiles once).
 SWEEPS = {
     "numpy-float32": ["--networks", "2000", "--backends", "numpy", "--dtype", "float32", "--seed", "3"],
     "faulty-gradient-sign": ["--networks", "2000", "--backends", "numpy", "--impl", SIGN_IMPL],
-    "frameworks-float32": ["--networks", "2000", "--backends", ",".join(FRAMEWORKS), "--dtype", "float32"],
-}
+    "frameworks-float32": [
+        "--networks", "2000", "--backends", ",".join(FRAMEWORKS), "--dtype", "float32", "--arch", "3,4,10,1",
+        "--activation", "tanh,softplus,gelu", "--no-biases", "--regime", ",".join(sw.REGIMES),
+    ],
+}  # fmt: skip
 # What may differ between one run and its merged shards: times, rates and the chunk (capped by a shard's size).
 TIMED = {"cpu_seconds", "wall_seconds", "networks_per_cpu_second_all_backends", "stage_seconds", "chunk"}
 TIMED_PER_BACKEND = {"evaluate_seconds", "compare_seconds", "setup_seconds", "networks_per_cpu_second_alone"}
@@ -138,10 +142,17 @@ def test_merged_shards_report_exactly_what_one_run_reports(sweep, tmp_path):
     report = json.loads(merged.read_text())
     assert report["networks"] == 2000
     for b in report["backends"].values():
-        assert b["checked"] == 2000
+        assert b["checked"] + b["excluded"] == 2000
+        assert b["checked"] > 1800
+    first = next(iter(report["backends"].values()))
+    assert sum(report["coverage"]["checked"]["dtype"].values()) == first["checked"]  # the shards' coverage, added
     if sweep == "faulty-gradient-sign":
-        assert report["failing_indices"]["faulty_gradient_sign"] == list(range(2000))
-        assert "FAILURES: 2,000 failing networks (faulty_gradient_sign 2,000 of 2,000 checked)" in merged_printed
+        planted = report["backends"]["faulty_gradient_sign"]
+        failures, checked = planted["failures"], planted["checked"]
+        assert len(report["failing_indices"]["faulty_gradient_sign"]) == failures
+        assert failures > 0.9 * checked  # all but networks whose gradients are within their bound of 0
+        says = f"FAILURES: {failures:,} failing networks (faulty_gradient_sign {failures:,} of {checked:,} checked)"
+        assert says in merged_printed
     else:
         for b in report["backends"].values():
             ratios = b["ratios"]["dL/dW_1"]
@@ -158,9 +169,14 @@ def test_a_shard_checks_the_networks_of_the_whole_sweep_at_its_indices(tmp_path)
         assert shard["shard"] == {"index": k, "count": 3, "start": start, "stop": stop}
         assert shard["networks"] == stop - start
         assert shard["sweep"]["networks"] == 2000
-        assert shard["failing_indices"]["faulty_gradient_sign"] == list(range(start, stop))
+        failing = whole["failing_indices"]["faulty_gradient_sign"]
+        mine = [p for p, index in enumerate(failing) if start <= index < stop]  # positions in the whole run's table
+        assert shard["failing_indices"]["faulty_gradient_sign"] == [failing[p] for p in mine]
         ratios, whole_ratios = shard["failing_ratios"]["faulty_gradient_sign"], whole["failing_ratios"]
-        assert ratios == {q: column[start:stop] for q, column in whole_ratios["faulty_gradient_sign"].items()}
+        assert ratios == {q: [column[p] for p in mine] for q, column in whole_ratios["faulty_gradient_sign"].items()}
+        for table in ("failing_signatures", "failing_regimes"):
+            column = whole[table]["faulty_gradient_sign"]
+            assert shard[table]["faulty_gradient_sign"] == [column[p] for p in mine]
 
 
 # -- shard sets that are not one sweep's are refused, saying which --------------------------------------------

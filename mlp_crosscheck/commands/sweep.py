@@ -1,45 +1,44 @@
 """``mlp-crosscheck sweep``: verify N random networks per backend, batched, within the error bounds.
 
-For each chunk of networks the sweep draws the networks and their batches, evaluates the NumPy reference
-once in float64 (the baseline) together with the error bounds of ``properties.tolerances``, then
-lets every backend compute the loss and all gradients of the whole chunk in one batched call, and compares
-each network's values with the baseline elementwise against ``bounds.agree()`` -- the same tolerance the
-properties use. It ends with a summary: networks checked, the distribution of error/bound ratios per backend
-and quantity, where the time went, the threads used and, when networks fail, a summary of the failures
-(counts per quantity, the architecture, activations and dtype, the worst few with the ``rebuild(seed, index)``
-call that recreates each); every failing network, with its ratio per quantity, goes to ``--json``.
+The networks come from a drawn space (``sweep_space``): by default architectures, activations (mixed per layer),
+both dtypes, biases on and off and five value regimes, each network reproducible from ``(seed, index)``;
+``--arch``, ``--activation``, ``--dtype``, ``--biases``/``--no-biases``, ``--batch`` and ``--regime`` narrow it.
+Each chunk of indices is generated as groups of one signature (a block of the space), and each group is checked
+as one batch: the NumPy reference once in float64 (the baseline) with the error bounds of
+``properties.tolerances``, then every backend computes the loss and all gradients of the group in one batched
+call, compared with the baseline elementwise against ``bounds.agree()`` -- the same tolerance the properties
+use. It ends with a summary: networks checked, the coverage of the space, the distribution of error/bound ratios
+per backend and quantity, where the time went, the threads used and, when networks fail, a summary of the
+failures (counts per quantity, activation, dtype, regime and signature, the worst few with the
+``rebuild(seed, index, ...)`` call that recreates each); every failing network goes to ``--json``.
 
 Invariants:
-- Reproducible by index: network ``i`` of seed ``s`` depends on ``(s, i)`` and the shape options (widths,
-  activations, dtype, batch, biases) only -- never on ``--chunk``, ``--networks`` or the backends. It comes
-  from generation block ``i // GENERATION_BLOCK``, drawn by ``np.random.default_rng([s, block])`` in this
-  order: ``W_1 .. W_L``, then ``b_1 .. b_L`` (with biases), then ``x``, then ``y``, each one call
-  ``rng.random((GENERATION_BLOCK, *shape))`` mapped to ``a * (2 u - 1)`` (``a`` per family: ``_families``),
-  in float64, then cast once to the dtype; network ``i`` is position ``i % GENERATION_BLOCK`` of its block.
-  ``rebuild`` redraws one block and returns that network.
+- Reproducible by index: ``sweep_space`` says how; the sweep only groups and checks what it generates.
 - The baseline is ``reference.batched`` in float64; the bounds reuse its forward and backward pass
   (``forward64``/``backward64``), never another implementation's values.
-- Each built-in backend evaluates a chunk with its own ``Batched`` class (``backends.batched``): its
+- Each built-in backend evaluates a group with its own ``Batched`` class (``backends.batched``): its
   framework's own autodiff over the backend's own forward pass, so the sweep checks the very code the
   properties check, only batched. The ``numpy`` backend is the batched reference in the network's dtype; in
   float64 that *is* the baseline, so its ratios are 0 by construction and its row measures the cost floor of
   a sweep (generation, reference, bounds, comparison).
 - An ``--impl`` module has no batched form: it is called network by network through the contract's checked
   calls; a ``ContractError`` is that network's failure.
-- A network whose pre-activations lie within their bound of a relu/leaky_relu kink (``ambiguous``), or
-  exactly on one (``exact_kinks``, where frameworks' conventions differ), is excluded and counted, as the
-  properties ``assume`` such draws away.
+- Excluded and counted, never failed, as the properties ``assume`` such draws away: a network whose
+  pre-activations lie within their bound of a relu/leaky_relu kink (``ambiguous``) or exactly on one
+  (``exact_kinks``, where frameworks' conventions differ) -- "kink" --, and one where a value the bounds assume
+  finite and representable is not (``beyond_range``) -- "beyond range".
 - A failure is exactly what ``assert_arrays_within_bound`` rejects: some ``|actual - expected| > bound``,
   or non-finite values that differ. The fast path takes one maximum of ``|diff| / bound`` per quantity and
-  chunk; only a chunk where it exceeds 1 or is NaN is examined network by network, its suspects re-checked
+  group; only a group where it exceeds 1 or is NaN is examined network by network, its suspects re-checked
   elementwise (so ``0 / 0`` where both sides and the bound are exactly 0 is not a failure). Every failing
-  network is kept (its index and its ratio per quantity, columnar); the worst ``--show-failures`` per
-  backend also get the assert helper's full message. The exact maximum ratio per quantity comes from every
-  network; p50 and p99 from every ``--sample-every``-th network.
-- A run checks what was asked or says that it did not, never "no failures": an implementation that cannot
-  run the spec (its DTYPES or ACTIVATIONS exclude it; a framework named in ``--backends`` that is missing)
-  stops the run before any network is drawn (``CannotRun``, exit 4), and a backend that compared no network
-  (every one excluded) fails the run (exit 4).
+  network is kept (its index, ratio per quantity, signature and regime, columnar); the worst
+  ``--show-failures`` per backend also get the assert helper's full message. The exact maximum ratio per
+  quantity comes from every network; p50 and p99 from every ``--sample-every``-th network.
+- A run checks what was asked or says that it did not, never "no failures". An implementation that cannot run
+  what the options narrowed the space to (its DTYPES or ACTIVATIONS exclude it; a framework named in
+  ``--backends`` that is missing) stops the run before any network is drawn (``CannotRun``, exit 4). Networks
+  of a drawn dimension it cannot run are skipped for it, counted and said; a backend that compared no network
+  (every one excluded or skipped) fails the run (exit 4).
 - Threads: the command gives torch and XLA one intra-op thread unless ``--threads`` says otherwise (on
   matrices this small their thread pools cost more than they give: docs/speed.md, session 7), and prints
   the setting it applied, not the one it asked for.
@@ -48,7 +47,7 @@ Invariants:
 - A sweep can be cut into shards (``--shard K/N``) and the shards' reports merged (``--merge``), also on a
   Dask cluster (``--scheduler``): ``sweep_shards`` says how; here it only means that ``sweep`` takes the first
   index of its range (``first``), so that a shard checks the very networks, samples and indices of the
-  unsharded sweep.
+  unsharded sweep, and that batched evaluators are sized by the whole sweep (``prepare``).
 - No framework is imported at module level: ``mlp-crosscheck --help`` must work without torch or jax (nor
   Dask: ``sweep_shards`` imports it when ``--scheduler`` is given).
 """
@@ -62,149 +61,61 @@ import json
 import math
 import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
 from tqdm import tqdm
 
 from mlp_crosscheck import backends
-from mlp_crosscheck.commands import arguments
+from mlp_crosscheck.commands import arguments, sweep_space
+from mlp_crosscheck.commands.sweep_space import (
+    DEFAULT_ACTIVATION,
+    DEFAULT_WIDTHS,
+    GENERATION_BLOCK,
+    REGIMES,
+    SIGNATURE_BLOCK,
+    Case,
+    Coverage,
+    Group,
+    SweepSpace,
+    SweepSpec,
+    generate,
+    generate_groups,
+    rebuild,
+)
 from mlp_crosscheck.properties.assertions import assert_arrays_within_bound
-from mlp_crosscheck.properties.tolerances import BatchedBounds, gradient_bounds_batched
+from mlp_crosscheck.properties.tolerances import BatchedBounds, gradient_bounds_batched, unit_roundoff
 from mlp_crosscheck.reference import activations as _vocabulary
 from mlp_crosscheck.reference.batched import (
+    BackwardTrace,
+    Cache,
     NetworkStack,
     backward_batched_traced,
     forward_batched,
     loss_batched,
 )
-from mlp_crosscheck.reference.network import Network
+
+__all__ = [  # what is swept lives in sweep_space; these names are the sweep's too
+    "DEFAULT_ACTIVATION",
+    "DEFAULT_WIDTHS",
+    "GENERATION_BLOCK",
+    "SIGNATURE_BLOCK",
+    "Case",
+    "SweepSpace",
+    "SweepSpec",
+    "generate",
+    "generate_groups",
+    "rebuild",
+]
 
 HELP = "verify N seeded random networks per backend, batched, against the reference within the error bounds"
-GENERATION_BLOCK = 1024
 DEFAULT_CHUNK = 4096
-DEFAULT_WIDTHS = (3, 4, 10, 1)
-DEFAULT_ACTIVATION = "tanh"
 DEFAULT_THREADS = 1  # intra-op threads for torch and XLA; 0 leaves them their own choice
 SHOWN_FAILURES = 5  # failing networks per backend printed with their rebuild calls; every one is in the JSON
-
-# Each family's values are a * (2u - 1), u uniform in [0, 1): weights get variance 1 / fan_in (a = sqrt(3 / n),
-# as LeCun initialisation), biases, inputs and targets variance 1 (a = sqrt 3).
-_UNIT = math.sqrt(3.0)
-
-
-# -- what is swept ------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SweepSpec:
-    """The shape options that, with an index, determine a network: see the module docstring."""
-
-    seed: int = 7
-    widths: tuple[int, ...] = DEFAULT_WIDTHS
-    activations: tuple[str, ...] = (DEFAULT_ACTIVATION,) * (len(DEFAULT_WIDTHS) - 1)
-    dtype: str = "float64"
-    batch: int = 4
-    biases: bool = True
-
-    def __post_init__(self) -> None:
-        widths = tuple(int(n) for n in self.widths)
-        names = (self.activations,) if isinstance(self.activations, str) else tuple(self.activations)
-        if len(names) == 1:
-            names = names * (len(widths) - 1)  # one name means: every layer
-        object.__setattr__(self, "widths", widths)
-        object.__setattr__(self, "activations", names)
-        object.__setattr__(self, "dtype", np.dtype(self.dtype).name)
-        if len(widths) < 2 or min(widths) < 1:
-            raise ValueError(f"widths must be at least two positive sizes (n_0, ..., n_L), got {widths}")
-        if len(names) != len(widths) - 1:
-            raise ValueError(f"{len(widths) - 1} layers but {len(names)} activations: give one, or one per layer")
-        for name in names:
-            _vocabulary.get(name)
-        if self.dtype not in ("float32", "float64"):
-            raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
-        if self.batch < 1:
-            raise ValueError(f"batch must be at least 1, got {self.batch}")
-        if not 0 <= self.seed < 2**63:
-            raise ValueError(f"seed must be a non-negative integer below 2**63, got {self.seed}")
-
-    def signature(self) -> str:
-        """Return the architecture, activations and dtype, e.g. ``3-4-10-1 tanh float64``."""
-        acts = self.activations[0] if len(set(self.activations)) == 1 else ",".join(self.activations)
-        return f"{'-'.join(map(str, self.widths))} {acts} {self.dtype}"
-
-    def describe(self) -> str:
-        biases = "biases" if self.biases else "no biases"
-        return f"{self.signature()}, {biases}, batch {self.batch}, seed {self.seed}"
-
-    def rebuild_call(self, index: int) -> str:
-        """Return the Python call that rebuilds network ``index`` of this sweep."""
-        return (
-            f"mlp_crosscheck.commands.sweep.rebuild(seed={self.seed}, index={index}, widths={self.widths}, "
-            f"activations={self.activations}, dtype={self.dtype!r}, batch={self.batch}, biases={self.biases})"
-        )
-
-
-class Case(NamedTuple):
-    """One network with its batch: what ``rebuild`` returns."""
-
-    net: Network
-    x: np.ndarray
-    y: np.ndarray
-
-
-def _families(spec: SweepSpec) -> list[tuple[tuple[int, ...], float]]:
-    """Return (per-network shape, scale a) of every array family, in the order they are drawn."""
-    layers = list(zip(spec.widths, spec.widths[1:], strict=False))
-    families: list[tuple[tuple[int, ...], float]] = [((n_in, n_out), math.sqrt(3.0 / n_in)) for n_in, n_out in layers]
-    if spec.biases:
-        families += [((n_out,), _UNIT) for _, n_out in layers]
-    families += [((spec.batch, spec.widths[0]), _UNIT), ((spec.batch, spec.widths[-1]), _UNIT)]
-    return families
-
-
-def generate(spec: SweepSpec, start: int, stop: int) -> tuple[NetworkStack, np.ndarray, np.ndarray]:
-    """Return networks ``start .. stop - 1`` of ``spec`` as a stack, with their batches ``x`` and ``y``.
-
-    A block that lies wholly inside the range is drawn straight into the output arrays; a block cut by
-    either end is drawn whole (the draws of a block must not depend on the range) and the part inside kept.
-    """
-    if not 0 <= start < stop:
-        raise ValueError(f"need 0 <= start < stop, got {start}, {stop}")
-    families = _families(spec)
-    arrays = [np.empty((stop - start, *shape)) for shape, _ in families]
-    for block in range(start // GENERATION_BLOCK, (stop - 1) // GENERATION_BLOCK + 1):
-        rng = np.random.default_rng([spec.seed, block])
-        first = block * GENERATION_BLOCK
-        lo, hi = max(start, first), min(stop, first + GENERATION_BLOCK)
-        for a, (shape, _) in zip(arrays, families, strict=True):
-            if hi - lo == GENERATION_BLOCK:
-                rng.random(out=a[lo - start : hi - start])
-            else:
-                a[lo - start : hi - start] = rng.random((GENERATION_BLOCK, *shape))[lo - first : hi - first]
-    for a, (_, scale) in zip(arrays, families, strict=True):
-        a *= 2 * scale  # a (2u - 1) = 2 a u - a, in place
-        a -= scale
-    if spec.dtype != "float64":
-        arrays = [a.astype(spec.dtype) for a in arrays]  # values drawn in float64, rounded once
-    depth = len(spec.widths) - 1
-    weights, rest = tuple(arrays[:depth]), arrays[depth:]
-    biases = tuple(rest[:depth]) if spec.biases else None
-    x, y = rest[-2:]
-    return NetworkStack(weights, biases, spec.activations), x, y
-
-
-def rebuild(seed: int, index: int, **options) -> Case:
-    """Return network ``index`` of the sweep with ``seed`` and the shape ``options`` of ``SweepSpec``.
-
-    Example: ``rebuild(seed=7, index=123456)`` is network 123456 of ``mlp-crosscheck sweep --seed 7`` with
-    the default shape (3-4-10-1, tanh, float64, biases, batch 4). A failure report prints the full call.
-    """
-    spec = SweepSpec(seed=seed, **options)
-    stack, x, y = generate(spec, index, index + 1)
-    return Case(stack.network(0), x[0].copy(), y[0].copy())
+SHOWN_SIGNATURES = 3  # failing signatures per backend printed with their counts; every one is in the JSON
 
 
 # -- evaluators: the baseline and each backend, batched -----------------------------------------------------
@@ -224,24 +135,46 @@ class CannotRun(ValueError):
     """A selected implementation cannot run what the sweep asks: the run would check nothing with it."""
 
 
-def _unsupported(impl, spec: SweepSpec) -> str | None:
-    """Return why ``impl`` (a contract ``Implementation``) cannot run ``spec`` -- what it supports, and the
-    option that narrows the sweep to that -- or None if it can."""
+def _unsupported(impl, space: SweepSpace | SweepSpec) -> str | None:
+    """Return why ``impl`` (a contract ``Implementation``) cannot run what the options narrowed ``space`` to --
+    what it supports, and the option that narrows the sweep to that -- or None if it can.
+
+    A drawn dimension is refused only when the implementation supports none of its values (it would check
+    nothing); otherwise its networks that the implementation cannot run are skipped for it (``skip_reason``).
+    """
+    space = SweepSpace.of(space) if isinstance(space, SweepSpec) else space
     problems = []
-    missing = [name for name in dict.fromkeys(spec.activations) if name not in impl.activations]
-    if missing:
-        supported = [name for name in _vocabulary.NAMES if name in impl.activations]
+    supported = [name for name in _vocabulary.NAMES if name in impl.activations]
+    asked = space.possible_activations()
+    missing = [name for name in asked if name not in impl.activations]
+    if missing and (space.activations is not None or not supported):
         problems.append(
             f"it does not implement {', '.join(missing)} (its ACTIVATIONS: {', '.join(supported)}); "
             f"narrow the sweep with --activation NAME[,NAME...] from those"
         )
-    if spec.dtype not in impl.dtypes:
-        runnable = [d for d in arguments.DTYPES if d in impl.dtypes]  # the sweep runs these dtypes only
+    runnable = [d for d in arguments.DTYPES if d in impl.dtypes]  # the sweep runs these dtypes only
+    if (space.dtype is not None and space.dtype not in impl.dtypes) or not runnable:
         problems.append(
-            f"it does not support {spec.dtype} (its DTYPES: {', '.join(sorted(impl.dtypes))}); "
+            f"it does not support {space.dtype or ' or '.join(space.possible_dtypes())} (its DTYPES: "
+            f"{', '.join(sorted(impl.dtypes))}); "
             + (f"narrow the sweep with --dtype {runnable[0]}" if runnable else "the sweep runs no dtype it supports")
         )
     return "; ".join(problems) or None
+
+
+def skip_reason(impl, space: SweepSpace, spec: SweepSpec) -> str | None:
+    """Return why ``impl`` skips the networks of signature ``spec`` (a drawn dtype or activation it lacks), as the
+    report says it, or None if it runs them. The reason names the dimension, not the signature, so that counts
+    add up per reason."""
+    if spec.dtype not in impl.dtypes:
+        runnable = [d for d in space.possible_dtypes() if d in impl.dtypes]
+        others = [d for d in space.possible_dtypes() if d not in impl.dtypes]
+        return f"{', '.join(runnable)} only: {', '.join(others)} networks skipped for it"
+    if not set(spec.activations) <= impl.activations:
+        runnable = [a for a in space.possible_activations() if a in impl.activations]
+        others = [a for a in space.possible_activations() if a not in impl.activations]
+        return f"{', '.join(runnable)} only: networks using {', '.join(others)} skipped for it"
+    return None
 
 
 class BackendBatched:
@@ -251,14 +184,24 @@ class BackendBatched:
         self.name = name
         self.batched = backends.batched(name, chunk)
         self.declared = backends.builtin(name)  # its ACTIVATIONS and DTYPES, as the contract reads them
+        self.seen: set[SweepSpec] = set()  # the signatures warmed up (warm_up)
 
-    def unsupported(self, spec: SweepSpec) -> str | None:
-        return _unsupported(self.declared, spec)
+    def unsupported(self, space: SweepSpace) -> str | None:
+        return _unsupported(self.declared, space)
 
-    def warm_up(self, spec: SweepSpec) -> None:
-        """Evaluate one network now (JAX compiles for the chunk shape), so that the timing holds no first use."""
+    def skip_reason(self, space: SweepSpace, spec: SweepSpec) -> str | None:
+        return skip_reason(self.declared, space, spec)
+
+    def warm_up(self, spec: SweepSpec) -> float:
+        """Evaluate one network of a signature not seen before (JAX compiles for it and the chunk shape), so that
+        the evaluation's timing holds no first use; return the CPU seconds it took (0 for a signature seen)."""
+        if spec in self.seen:
+            return 0.0
+        self.seen.add(spec)
+        clock = time.process_time()
         stack, x, y = generate(spec, 0, 1)
         self.batched.evaluate(stack, x, y)
+        return time.process_time() - clock
 
     def evaluate(self, stack: NetworkStack, x, y, baseline: Evaluation | None) -> Evaluation:
         if self.name == "numpy" and stack.dtype == np.float64 and baseline is not None:
@@ -274,8 +217,11 @@ class ImplLoop:
         self.impl = impl
         self.name = impl.name
 
-    def unsupported(self, spec: SweepSpec) -> str | None:
-        return _unsupported(self.impl, spec)
+    def unsupported(self, space: SweepSpace) -> str | None:
+        return _unsupported(self.impl, space)
+
+    def skip_reason(self, space: SweepSpace, spec: SweepSpec) -> str | None:
+        return skip_reason(self.impl, space, spec)
 
     def evaluate(self, stack: NetworkStack, x, y, baseline: Evaluation) -> Evaluation:
         n = stack.count
@@ -397,6 +343,30 @@ def compare(
     return Comparison(worst, sampled, np.flatnonzero(failed), over)
 
 
+def beyond_range(
+    dtype, out: np.ndarray, cache: Cache, trace: BackwardTrace, baseline: Evaluation, bounds
+) -> np.ndarray:
+    """Return, per network, whether a value the error bounds assume finite and representable in ``dtype`` is not.
+
+    The bounds hold for finite, non-overflowing intermediate values (``properties.tolerances``). Every value the
+    float64 reference computes -- each layer's input and pre-activation, the output, each delta and dL/dA, the
+    loss and the gradients -- and every bound must be finite and at most ``u`` times the dtype's largest number:
+    the bounds carry, times at least ``u``, the sums of product magnitudes ``|a| . |b|`` they bound, so a bound
+    within that limit keeps those sums, and every partial sum of the products, below the largest number.
+    A flat test per array first: in range, the usual case, it is all this costs.
+    """
+    limit = unit_roundoff(dtype) * float(np.finfo(dtype).max)
+    n = len(baseline.loss)
+    flagged = np.zeros(n, bool)
+    arrays = [*cache.inputs, *cache.preactivations, out, *trace.deltas, *trace.d_outputs]
+    arrays += [*_quantities(baseline), *_quantities(bounds)]
+    for a in arrays:
+        if a is None or (a.max(initial=-math.inf) <= limit and a.min(initial=math.inf) >= -limit):
+            continue  # NaN fails both tests
+        flagged |= ~(np.abs(np.asarray(a).reshape(n, -1)) <= limit).all(axis=1)
+    return flagged
+
+
 def _elementwise_failures(a: np.ndarray, e: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Return, per network (axis 0), whether ``assert_arrays_within_bound`` would reject it."""
     a, e, b = (np.asarray(v, np.float64) for v in (a, e, b))
@@ -479,15 +449,19 @@ class BackendReport:
     excluded: int = 0
     failures: int = 0
     seconds: float = 0.0  # CPU seconds evaluating
-    setup_seconds: float = 0.0  # one-off work before the first chunk (JAX: compilation)
+    setup_seconds: float = 0.0  # first use of each signature (JAX: compilation), apart from ``seconds``
     compare_seconds: float = 0.0
     stats: dict[str, RatioStats] = field(default_factory=dict)
-    failed_indices: list[np.ndarray] = field(default_factory=list)  # every failing network's index, per chunk
-    # per chunk, one row per failing network, one column per quantity: its ratio where that quantity fails, NaN
+    failed_indices: list[np.ndarray] = field(default_factory=list)  # every failing network's index, per group
+    # per group, one row per failing network, one column per quantity: its ratio where that quantity fails, NaN
     # where it passes (and everywhere for a contract error, whose message is in contract_errors)
     failed_ratios: list[np.ndarray] = field(default_factory=list)
+    failed_signatures: list[str] = field(default_factory=list)  # per failing network: its signature's label
+    failed_regimes: list[str] = field(default_factory=list)  # per failing network: its regime
     contract_errors: dict[int, str] = field(default_factory=dict)
     worst: list[Failure] = field(default_factory=list)  # the worst few failures, worst first
+    # networks of the space it cannot run (a drawn dtype or activation it lacks), per reason: skip_reason's text
+    skipped_networks: Counter[str] = field(default_factory=Counter)
 
     def failing(self) -> np.ndarray:
         """Return the index of every network this backend failed."""
@@ -504,10 +478,25 @@ class BackendReport:
         counts = (~np.isnan(self.failing_ratios())).sum(axis=0)
         return {q: int(c) for q, c in zip(self.stats, counts, strict=True)}
 
+    def failures_per(self, dimension: str) -> Counter[str]:
+        """Return failing networks per ``signature``, ``regime``, ``dtype`` or ``activation`` (a network counts
+        once for each activation it uses)."""
+        if dimension == "regime":
+            return Counter(self.failed_regimes)
+        signatures = Counter(self.failed_signatures)
+        if dimension == "signature":
+            return signatures
+        counts: Counter[str] = Counter()
+        for label, n in signatures.items():
+            acts, dtype = label.split(" ")[1:3]  # "widths acts dtype[ no biases] batch B": SweepSpec.label
+            for value in dict.fromkeys(acts.split(",")) if dimension == "activation" else (dtype,):
+                counts[value] += n
+        return counts
+
 
 @dataclass
 class SweepReport:
-    spec: SweepSpec
+    space: SweepSpace
     networks: int
     chunk: int
     backends: list[BackendReport]
@@ -517,10 +506,16 @@ class SweepReport:
     wall_seconds: float = 0.0
     threads: str = ""  # the thread setting the command applied, as printed; empty when the caller set none
     shards: str = ""  # what this report is of, when a shard or merged from shards, as printed (sweep_shards)
+    coverage: Coverage = field(default_factory=Coverage)
+
+    @property
+    def spec(self) -> SweepSpace:
+        """The space swept (its name before the sweep drew one)."""
+        return self.space
 
     @property
     def unchecked(self) -> list[str]:
-        """Return the backends that ran and yet compared no network (every one excluded)."""
+        """Return the backends that ran and yet compared no network (every one excluded or skipped)."""
         return [b.name for b in self.backends if b.skipped is None and b.checked == 0]
 
     @property
@@ -539,23 +534,22 @@ class SweepReport:
 
     def to_json(self) -> dict:
         return {
-            "spec": {
-                **self.spec.__dict__,
-                "widths": list(self.spec.widths),
-                "activations": list(self.spec.activations),
-            },
+            "spec": self.space.to_json(),
             "networks": self.networks,
             "chunk": self.chunk,
             "cpu_seconds": self.seconds,
             "wall_seconds": self.wall_seconds,
             "networks_per_cpu_second_all_backends": self.networks / max(self.seconds, 1e-12),
             "stage_seconds": self.stage_seconds,
+            "coverage": self.coverage.to_json(),
             "backends": {
                 b.name: {
                     "skipped": b.skipped,
                     "checked": b.checked,
                     "excluded": b.excluded,
                     "failures": b.failures,
+                    "skipped_networks": dict(b.skipped_networks),
+                    "failures_per": {d: dict(b.failures_per(d)) for d in ("activation", "dtype", "regime")},
                     "evaluate_seconds": b.seconds,
                     "compare_seconds": b.compare_seconds,
                     "setup_seconds": b.setup_seconds,
@@ -575,8 +569,8 @@ class SweepReport:
             },
             "threads": self.threads,
             "unchecked": self.unchecked,
-            # the worst few per backend, as printed; every failing network is in the three tables below
-            "failures": [{**f.__dict__, "rebuild": self.spec.rebuild_call(f.index)} for f in self.failures],
+            # the worst few per backend, as printed; every failing network is in the tables below
+            "failures": [{**f.__dict__, "rebuild": self.space.rebuild_call(f.index)} for f in self.failures],
             "failing_indices": {b.name: b.failing().tolist() for b in self.backends if b.failures},
             # per backend and quantity, aligned with failing_indices: the ratio, or null where that quantity passes
             "failing_ratios": {
@@ -587,6 +581,9 @@ class SweepReport:
                 for b in self.backends
                 if b.failures
             },
+            # aligned with failing_indices too: each failing network's signature and regime
+            "failing_signatures": {b.name: b.failed_signatures for b in self.backends if b.failures},
+            "failing_regimes": {b.name: b.failed_regimes for b in self.backends if b.failures},
             "contract_errors": {b.name: b.contract_errors for b in self.backends if b.contract_errors},
         }
 
@@ -649,20 +646,22 @@ def make_evaluators(names: Sequence[str], impls: Sequence, chunk: int) -> list:
     return evaluators
 
 
-def check_runnable(spec: SweepSpec, evaluators: Sequence) -> None:
-    """Raise ``CannotRun`` naming every evaluator that cannot run ``spec``, with what it supports and the option
-    that narrows the sweep to that; ``(name, reason)`` pairs (a missing framework) are not judged here."""
+def check_runnable(space: SweepSpace | SweepSpec, evaluators: Sequence) -> None:
+    """Raise ``CannotRun`` naming every evaluator that cannot run what the options narrowed ``space`` to, with
+    what it supports and the option that narrows the sweep to that; ``(name, reason)`` pairs (a missing
+    framework) are not judged here."""
+    space = SweepSpace.of(space) if isinstance(space, SweepSpec) else space
     refusals = [
-        f"{ev.name} cannot run this sweep ({spec.describe()}): {reason}"
+        f"{ev.name} cannot run this sweep ({space.describe()}): {reason}"
         for ev in evaluators
-        if not isinstance(ev, tuple) and (reason := ev.unsupported(spec)) is not None
+        if not isinstance(ev, tuple) and (reason := ev.unsupported(space)) is not None
     ]
     if refusals:
         raise CannotRun("\n".join(refusals))
 
 
 def sweep(
-    spec: SweepSpec,
+    space: SweepSpace | SweepSpec,
     networks: int,
     evaluators: Sequence,
     *,
@@ -672,28 +671,32 @@ def sweep(
     progress: tqdm | None = None,
     first: int = 0,
 ) -> SweepReport:
-    """Verify networks ``first .. first + networks - 1`` of ``spec`` with every evaluator; return the report.
+    """Verify networks ``first .. first + networks - 1`` of ``space`` with every evaluator; return the report.
 
-    Indices in the report (failures, the max's ``at index``) are the sweep's own, and which networks are
-    sampled depends on the index only, so a range cut into pieces reports what the whole range does.
+    A ``SweepSpec`` means its one signature in the ordinary regime (``SweepSpace.of``): the same networks.
+    Each chunk of indices is generated as groups of one signature (``generate_groups``), each checked as one
+    batch (``_check_group``). Indices in the report (failures, the max's ``at index``) are the sweep's own, and
+    which networks are sampled depends on the index only, so a range cut into pieces reports what the whole
+    range does.
 
     Times are CPU seconds of this process (all its threads): unlike wall time they do not grow when other
     processes share the cores, and with one thread per framework they are one core's work.
 
-    Every network is compared and every failure found and kept (index and ratio per quantity); the worst
-    ``show_failures`` per backend also get the assert helper's message. The exact largest ratio per quantity
-    is kept, and the ratio distribution (p50, p99) is estimated from the networks whose index is a multiple of
-    ``sample_every`` (examining each network's largest ratio costs more than the comparison itself).
+    Every network is compared and every failure found and kept (index, ratio per quantity, signature, regime);
+    the worst ``show_failures`` per backend also get the assert helper's message. The exact largest ratio per
+    quantity is kept, and the ratio distribution (p50, p99) is estimated from the networks whose index is a
+    multiple of ``sample_every`` (examining each network's largest ratio costs more than the comparison itself).
 
     Raises:
-        CannotRun: an evaluator cannot run ``spec`` (its DTYPES or ACTIVATIONS exclude it). A ``(name,
-            reason)`` pair from ``make_evaluators`` (a missing framework) is reported as skipped instead.
+        CannotRun: an evaluator cannot run what the options narrowed the space to (``check_runnable``). A
+            ``(name, reason)`` pair from ``make_evaluators`` (a missing framework) is reported as skipped instead.
     """
     if networks < 1 or chunk < 1 or first < 0:
         raise ValueError(f"need networks, chunk >= 1 and first >= 0, got {networks}, {chunk} and {first}")
+    space = SweepSpace.of(space) if isinstance(space, SweepSpec) else space
     chunk = min(chunk, networks)
-    names = quantity_names(spec)
-    check_runnable(spec, evaluators)
+    names = space.quantity_names()
+    check_runnable(space, evaluators)
     reports, active = [], []
     for ev in evaluators:
         if isinstance(ev, tuple):  # (name, reason it cannot run)
@@ -702,57 +705,15 @@ def sweep(
         report = BackendReport(ev.name, stats={q: RatioStats() for q in names})
         reports.append(report)
         active.append((ev, report))
-    result = SweepReport(spec, networks, chunk, reports)
-    for ev, report in active:
-        if hasattr(ev, "warm_up"):  # compilation, timed apart: it is paid once per process, not per network
-            clock = time.process_time()
-            ev.warm_up(spec)
-            report.setup_seconds = time.process_time() - clock
+    result = SweepReport(space, networks, chunk, reports)
     started, started_wall = time.process_time(), time.perf_counter()
     for start in range(first, first + networks, chunk):
         stop = min(start + chunk, first + networks)
         clock = time.process_time()
-        stack, x, y = generate(spec, start, stop)
-        now = time.process_time()
-        result.stage_seconds["generate"] += now - clock
-
-        clock = now
-        wide = stack if stack.dtype == np.float64 else stack.astype(np.float64)
-        x64, y64 = x.astype(np.float64, copy=False), y.astype(np.float64, copy=False)
-        out, cache = forward_batched(wide, x64)
-        grads, trace = backward_batched_traced(wide, cache, out - y64)
-        baseline = Evaluation(loss_batched(out, y64), grads.weights, grads.biases, grads.x)
-        now = time.process_time()
-        result.stage_seconds["reference"] += now - clock
-
-        clock = now
-        bounds = gradient_bounds_batched(stack, x, y, forward64=(out, cache), backward64=trace)
-        excluded = np.zeros(stop - start, bool)
-        for mask in (*bounds.ambiguous, *bounds.exact_kinks):
-            if mask.any():  # a flat test first: one test per network costs ~10x more, and is rarely needed
-                excluded |= mask.reshape(len(excluded), -1).any(axis=1)
-        inverses = inverse_bounds(bounds, excluded)
-        sampled_kept = ~excluded[(-start) % sample_every :: sample_every]
-        now = time.process_time()
-        result.stage_seconds["bounds"] += now - clock
-
-        for ev, report in active:
-            clock = time.process_time()
-            evaluation = ev.evaluate(stack, x, y, baseline)
-            now = time.process_time()
-            report.seconds += now - clock
-            clock = now
-            comparison = compare(spec, evaluation, baseline, bounds, inverses, start=start, sample_every=sample_every)
-            failed = comparison.failed[~excluded[comparison.failed]]
-            report.checked += int((~excluded).sum())
-            report.excluded += int(excluded.sum())
-            report.failures += len(failed)
-            for q, (top, k) in comparison.worst.items():
-                report.stats[q].note_worst(top, start + k)
-                report.stats[q].add(comparison.sampled[q][sampled_kept])
-            if len(failed):
-                _keep_failures(report, start, failed, comparison, evaluation, baseline, bounds, show_failures)
-            report.compare_seconds += time.process_time() - clock
+        groups = generate_groups(space, start, stop)
+        result.stage_seconds["generate"] += time.process_time() - clock
+        for group in groups:
+            _check_group(result, active, group, sample_every=sample_every, show_failures=show_failures)
         if progress is not None:
             progress.update(stop - start)
     result.seconds = time.process_time() - started
@@ -763,10 +724,67 @@ def sweep(
     return result
 
 
-def _keep_failures(report, start, failed, comparison, actual, expected, bounds, keep: int) -> None:
-    """Record a chunk's failing networks (positions ``failed``) in ``report``: every one's index and ratio per
-    quantity, its contract error if it raised one, and, among the worst ``keep`` so far, its message."""
-    names = list(report.stats)
+def _check_group(result: SweepReport, active, group: Group, *, sample_every: int, show_failures: int) -> None:
+    """Check one group of one signature with every active ``(evaluator, report)``; add to ``result``."""
+    spec, start, stack, x, y = group.spec, group.start, group.stack, group.x, group.y
+    clock = time.process_time()
+    wide = stack if stack.dtype == np.float64 else stack.astype(np.float64)
+    x64, y64 = x.astype(np.float64, copy=False), y.astype(np.float64, copy=False)
+    with np.errstate(over="ignore", invalid="ignore"):  # out of range: excluded below, by beyond_range
+        out, cache = forward_batched(wide, x64)
+        grads, trace = backward_batched_traced(wide, cache, out - y64)
+        baseline = Evaluation(loss_batched(out, y64), grads.weights, grads.biases, grads.x)
+    now = time.process_time()
+    result.stage_seconds["reference"] += now - clock
+
+    clock = now
+    with np.errstate(over="ignore", invalid="ignore"):
+        bounds = gradient_bounds_batched(stack, x, y, forward64=(out, cache), backward64=trace)
+    kink = np.zeros(group.size, bool)
+    for mask in (*bounds.ambiguous, *bounds.exact_kinks):
+        if mask.any():  # a flat test first: one test per network costs ~10x more, and is rarely needed
+            kink |= mask.reshape(len(kink), -1).any(axis=1)
+    out_of_range = beyond_range(spec.dtype, out, cache, trace, baseline, bounds)
+    excluded = kink | out_of_range
+    result.coverage.excluded["beyond range"] += int(out_of_range.sum())
+    result.coverage.excluded["kink"] += int((kink & ~out_of_range).sum())
+    result.coverage.add(spec, group.regimes[~excluded])
+    inverses = inverse_bounds(bounds, excluded)
+    sampled_kept = ~excluded[(-start) % sample_every :: sample_every]
+    now = time.process_time()
+    result.stage_seconds["bounds"] += now - clock
+
+    for ev, report in active:
+        reason = ev.skip_reason(result.space, spec)
+        if reason is not None:
+            report.skipped_networks[reason] += group.size
+            continue
+        if hasattr(ev, "warm_up"):  # compilation, timed apart: paid once per signature and process, not per network
+            report.setup_seconds += ev.warm_up(spec)
+        clock = time.process_time()
+        with np.errstate(over="ignore", invalid="ignore"):  # a framework's own overflow is its result, compared
+            evaluation = ev.evaluate(stack, x, y, baseline)
+        now = time.process_time()
+        report.seconds += now - clock
+        clock = now
+        comparison = compare(spec, evaluation, baseline, bounds, inverses, start=start, sample_every=sample_every)
+        failed = comparison.failed[~excluded[comparison.failed]]
+        report.checked += int((~excluded).sum())
+        report.excluded += int(excluded.sum())
+        report.failures += len(failed)
+        for q, (top, k) in comparison.worst.items():
+            report.stats[q].note_worst(top, start + k)
+            report.stats[q].add(comparison.sampled[q][sampled_kept])
+        if len(failed):
+            _keep_failures(report, group, failed, comparison, evaluation, baseline, bounds, show_failures)
+        report.compare_seconds += time.process_time() - clock
+
+
+def _keep_failures(report, group: Group, failed, comparison, actual, expected, bounds, keep: int) -> None:
+    """Record a group's failing networks (positions ``failed``) in ``report``: every one's index, ratio per
+    quantity, signature and regime, its contract error if it raised one, and, among the worst ``keep`` so far,
+    its message."""
+    start, names = group.start, list(report.stats)
     rows = np.full((len(failed), len(names)), np.nan)
     for j, name in enumerate(names):
         if name in comparison.over:
@@ -777,6 +795,8 @@ def _keep_failures(report, start, failed, comparison, actual, expected, bounds, 
     report.contract_errors.update({start + int(k): errors[int(k)] for k in failed[raised]})
     report.failed_indices.append(failed + start)
     report.failed_ratios.append(rows)
+    report.failed_signatures += [group.spec.label()] * len(failed)
+    report.failed_regimes += [REGIMES[int(r)] for r in group.regimes[failed]]
     if keep < 1:
         return
     # Each failing network's worst ratio; a contract error ranks first. Only candidates that can enter the
@@ -784,20 +804,21 @@ def _keep_failures(report, start, failed, comparison, actual, expected, bounds, 
     worst = np.where(np.isnan(rows), -np.inf, rows).max(axis=1, initial=-np.inf)
     worst[raised] = np.inf
     floor = report.worst[-1].worst if len(report.worst) >= keep else -math.inf
+    group_names = quantity_names(group.spec)
     for p in np.argsort(-worst, kind="stable")[:keep]:
         if worst[p] <= floor:
-            break  # ties go to the lower index, which an earlier chunk or position already holds
+            break  # ties go to the lower index, which an earlier group or position already holds
         k = int(failed[p])
         ratios = {name: float(r) for name, r in zip(names, rows[p], strict=True) if not np.isnan(r)}
-        j = int(np.argmax(rows[p] == worst[p]))  # the quantity with the worst ratio: its message
-        message = errors.get(k) or _message(report.name, names[j], j, k, actual, expected, bounds)
+        name = names[int(np.argmax(rows[p] == worst[p]))]  # the quantity with the worst ratio: its message
+        message = errors.get(k) or _message(report.name, name, group_names.index(name), k, actual, expected, bounds)
         report.worst.append(Failure(report.name, start + k, ratios, message))
     report.worst.sort(key=lambda f: (-f.worst, f.index))
     del report.worst[keep:]
 
 
 def _message(backend: str, name: str, j: int, k: int, actual, expected, bounds) -> str:
-    """Return the assert helper's message for quantity ``j`` (``name``) of network ``k`` of the chunk."""
+    """Return the assert helper's message for quantity ``j`` (``name``) of network ``k`` of the group."""
     a, e, b = (_quantities(ev)[j] for ev in (actual, expected, bounds))
     pair_bound = 2 * np.broadcast_to(b, e.shape)[k]  # bounds.agree() for this network
     try:
@@ -829,24 +850,47 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="also verify this contract module (a .py file or module name), network by network; repeatable",
     )
+    # The space: each option narrows one dimension; one not given is drawn (sweep_space).
     parser.add_argument(
-        "--arch", dest="widths", type=arguments.architecture, default=DEFAULT_WIDTHS, help="widths N0,N1,... (3,4,10,1)"
+        "--arch",
+        dest="widths",
+        type=arguments.architecture,
+        default=None,
+        metavar="N0,N1,...",
+        help="widths, e.g. 3,4,10,1 (default: drawn per block of networks: depth 1-5, widths 1-16, and in "
+        f"1 block in {round(1 / sweep_space.LARGE_SHARE)} the properties' large sizes)",
     )
     parser.add_argument(
         "--activation",
         dest="activations",
         type=arguments.activation_names,
-        default=(DEFAULT_ACTIVATION,),
+        default=None,
         metavar="NAME[,NAME...]",
-        help=f"one activation for every layer, or one per layer (default: {DEFAULT_ACTIVATION}; vocabulary: "
-        f"{', '.join(_vocabulary.NAMES)})",
+        help="one activation for every layer, or one per layer (default: drawn, one for every layer or mixed per "
+        f"layer, from {', '.join(_vocabulary.NAMES)})",
     )
-    parser.add_argument("--dtype", choices=arguments.DTYPES, default="float64")
+    parser.add_argument("--dtype", choices=arguments.DTYPES, default=None, help="default: both, drawn")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
-        "--batch", type=arguments.positive_int, default=4, help="rows of each network's input batch (4)"
+        "--batch",
+        type=arguments.positive_int,
+        default=None,
+        help="rows of each network's input batch (default: drawn, 1-16 or 17-128 for the large sizes)",
     )
-    parser.add_argument("--no-biases", dest="biases", action="store_false", help="networks without biases")
+    biases = parser.add_mutually_exclusive_group()
+    biases.add_argument(
+        "--biases", dest="biases", action="store_const", const=True, default=None, help="networks with biases only"
+    )
+    biases.add_argument("--no-biases", dest="biases", action="store_const", const=False, help="networks without biases")
+    parser.add_argument(
+        "--regime",
+        dest="regimes",
+        type=regime_names,
+        default=None,
+        metavar="NAME[,NAME...]",
+        help=f"value regimes drawn per network (default: all of {', '.join(REGIMES)}; ordinary only when --arch, "
+        "--activation and --dtype are all given: the sweep of one signature as it always was)",
+    )
     parser.add_argument(
         "--chunk",
         type=arguments.positive_int,
@@ -903,6 +947,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="run the sweep's shards on the Dask cluster at ADDRESS, or on a local cluster of N worker "
         "processes with local:N (needs pip install 'mlp-crosscheck[dask]')",
     )
+
+
+def regime_names(text: str) -> tuple[str, ...]:
+    """``"large,near-exp"`` -> the regimes (``sweep_space.REGIMES``), deduplicated in order."""
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    unknown = [n for n in names if n not in REGIMES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"regimes must be some of {', '.join(REGIMES)}, got {text!r}")
+    return names
 
 
 def shard_argument(text: str) -> tuple[int, int]:
@@ -969,40 +1022,49 @@ def apply_threads(names: Sequence[str], threads: int) -> str:
     return f"{option}: {text}" + (", so their CPU seconds are one core's work" if one_core else "")
 
 
+SPACE_OPTIONS = ("seed", "widths", "activations", "dtype", "biases", "batch", "regimes")  # SweepSpace's, as options
+
+
+def largest_group(space: SweepSpace, chunk: int, networks: int) -> int:
+    """Return the most networks one group of the sweep can hold: what batched evaluators are sized for (JAX pads
+    every group to it), the same in every shard of the sweep."""
+    return min(chunk, networks) if space.fixed is not None else min(chunk, networks, space.block)
+
+
 class Prepared(NamedTuple):
     """What a sweep needs before its first network: ``prepare``'s result."""
 
-    spec: SweepSpec
+    space: SweepSpace
     evaluators: list
     threads: str  # the thread setting that took effect, as printed
 
 
 def prepare(args: argparse.Namespace) -> Prepared:
-    """Apply the thread setting, build the spec, load the implementations and make the evaluators of the sweep
+    """Apply the thread setting, build the space, load the implementations and make the evaluators of the sweep
     the options ``args`` (``add_arguments``' names) ask for; the same in the command, in a shard and in a Dask
     worker (``sweep_shards``).
 
-    The batched evaluators are sized for the whole sweep's chunk, ``min(--chunk, --networks)``, in a shard too:
+    The batched evaluators are sized for the whole sweep's largest group (``largest_group``), in a shard too:
     JAX compiles for that shape, and its values can differ in the last bits from one compiled shape to
     another (the float32 loss did), which a shard must not change.
 
     Raises:
-        CannotRun: a named backend is not installed, or an implementation cannot run the spec (exit 4).
+        CannotRun: a named backend is not installed, or an implementation cannot run what the options ask (exit 4).
         ValueError, ContractError: a bad option or implementation file (exit 2); CannotRun is not one of them.
     """
     named = args.backends is not None  # named backends must run; by default a missing one is skipped
     names = args.backends if named else list(backends.BUILTINS)
     threads = apply_threads(names, args.threads)  # before a framework computes anything
     _keep_freed_memory()
-    spec = SweepSpec(**{option.name: getattr(args, option.name) for option in fields(SweepSpec)})  # the same names
+    space = SweepSpace(**{option: getattr(args, option) for option in SPACE_OPTIONS})  # the same names
     impls = [backends.load(path) for path in args.impl]
-    evaluators = make_evaluators(names, impls, min(args.chunk, args.networks))
+    evaluators = make_evaluators(names, impls, largest_group(space, args.chunk, args.networks))
     missing = [ev for ev in evaluators if isinstance(ev, tuple)] if named else []
     if missing:
         lines = [f"{name} cannot run: {reason}; leave it out of --backends" for name, reason in missing]
         raise CannotRun("\n".join(lines))
-    check_runnable(spec, evaluators)
-    return Prepared(spec, evaluators, threads)
+    check_runnable(space, evaluators)
+    return Prepared(space, evaluators, threads)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -1039,7 +1101,7 @@ def run(args: argparse.Namespace) -> int:
         return sweep_shards.run_on_dask(args)  # the spec and implementations checked here, before any worker
     progress = progress_bar(stop - start, enabled=not args.quiet)
     report = sweep(
-        prepared.spec,
+        prepared.space,
         stop - start,
         prepared.evaluators,
         chunk=args.chunk,
@@ -1071,10 +1133,10 @@ def finish(report: SweepReport, *, sample_every: int, json_path: str | None, ext
 
 def format_report(report: SweepReport, sample_every: int = 8, json_path: str | None = None) -> str:
     """Return the human-readable summary printed at the end of a sweep (``json_path``: where --json wrote)."""
-    spec = report.spec
+    space = report.space
     w = max(12, *(len(b.name) + 2 for b in report.backends))  # the backend column
     lines = [
-        f"mlp-crosscheck sweep: {report.networks:,} networks {spec.describe()} (chunk {report.chunk:,})",
+        f"mlp-crosscheck sweep: {report.networks:,} networks {space.describe()} (chunk {report.chunk:,})",
         "",
         f"{'backend':<{w}}{'checked':>12}{'excluded':>10}{'failures':>10}{'networks/CPU s alone':>22}",
     ]
@@ -1083,6 +1145,11 @@ def format_report(report: SweepReport, sample_every: int = 8, json_path: str | N
             lines.append(f"{b.name:<{w}}skipped: {b.skipped}")
             continue
         lines.append(f"{b.name:<{w}}{b.checked:>12,}{b.excluded:>10,}{b.failures:>10,}{report.alone_rate(b):>22,.0f}")
+    for b in report.backends:
+        for reason, n in b.skipped_networks.items():
+            lines.append(f"{b.name}: {reason} ({n:,})")
+    if space.fixed is None or space.drawn("regime") or report.coverage.excluded.total():
+        lines += ["", *report.coverage.lines(space)]
     lines += [
         "",
         "|backend - reference| / bound, each network's worst element (1 = the bound): max over every network,",
@@ -1100,7 +1167,7 @@ def format_report(report: SweepReport, sample_every: int = 8, json_path: str | N
     stages = ", ".join(f"{k} {v:.2f}" for k, v in report.stage_seconds.items())
     own = ", ".join(
         f"{b.name} {b.seconds:.2f} + compare {b.compare_seconds:.2f}"
-        + (f" (+ {b.setup_seconds:.2f} compiling, before the sweep)" if b.setup_seconds else "")
+        + (f" (+ {b.setup_seconds:.2f} warming up: compiling, first use of each signature)" if b.setup_seconds else "")
         for b in report.backends
         if not b.skipped
     )
@@ -1121,11 +1188,15 @@ def format_report(report: SweepReport, sample_every: int = 8, json_path: str | N
         lines += format_failures(report, json_path)
     for b in report.backends:
         if b.name in report.unchecked:
-            lines += [
-                "",
-                f"NOTHING CHECKED by {b.name}: all {b.excluded:,} of its networks were excluded (a pre-activation "
-                "on or within its bound of a relu/leaky_relu kink); it was not verified",
-            ]
+            skipped = sum(b.skipped_networks.values())
+            why = (
+                f"all {b.excluded:,} of its networks were excluded (a pre-activation on or within its bound of a "
+                "relu/leaky_relu kink, or a value beyond the dtype's range)"
+                if not skipped
+                else f"it could run none of the networks drawn ({skipped:,} skipped, {b.excluded:,} excluded); "
+                "narrow the sweep with --dtype or --activation to what it supports"
+            )
+            lines += ["", f"NOTHING CHECKED by {b.name}: {why}; it was not verified"]
     if not any(b.skipped is None for b in report.backends):
         lines += ["", "NOTHING CHECKED: no backend could run"]
     if report.ok:
@@ -1134,12 +1205,13 @@ def format_report(report: SweepReport, sample_every: int = 8, json_path: str | N
 
 
 def format_failures(report: SweepReport, json_path: str | None = None) -> list[str]:
-    """Return the failure summary: per failing backend, its failing networks per quantity and per architecture,
-    activations and dtype, then its worst ones with their rebuild calls (the worst one's message in full).
+    """Return the failure summary: per failing backend, its failing networks per quantity, per activation, dtype
+    and regime (where the space draws more than one), and per signature, then its worst ones with their rebuild
+    calls (the worst one's message in full).
 
     Its length does not grow with the number of failures: every failing network is in the JSON report.
     """
-    spec = report.spec
+    space = report.space
     failing = [b for b in report.backends if b.failures]
     lines = [
         "",
@@ -1147,27 +1219,42 @@ def format_failures(report: SweepReport, json_path: str | None = None) -> list[s
         + ", ".join(f"{b.name} {b.failures:,} of {b.checked:,} checked" for b in failing)
         + ")",
     ]
+    listed = lambda counts: ", ".join(f"{v} {n:,}" for v, n in counts.most_common())
     for b in failing:
         counts = ", ".join(f"{q} {n:,}" for q, n in b.failures_per_quantity().items() if n) or "none"
         errors = f"; contract errors (no values to compare): {len(b.contract_errors):,}" if b.contract_errors else ""
-        lines += [
-            f"  {b.name}",
-            f"    per quantity over the bound: {counts}{errors}",
-            f"    per architecture, activations, dtype: {spec.signature()} {b.failures:,} (this sweep draws no other)",
-        ]
+        lines += [f"  {b.name}", f"    per quantity over the bound: {counts}{errors}"]
+        for dimension, note in (
+            ("activation", " (a network counts once for each activation it uses)"),
+            ("dtype", ""),
+            ("regime", ""),
+        ):
+            if space.drawn(dimension):
+                lines.append(f"    per {dimension}: {listed(b.failures_per(dimension))}{note}")
+        if space.fixed is not None:
+            spec = space.fixed
+            only = f"{spec.signature()} {b.failures:,} (this sweep draws no other)"
+            lines.append(f"    per architecture, activations, dtype: {only}")
+        else:
+            signatures = b.failures_per("signature")
+            top = listed(Counter(dict(signatures.most_common(SHOWN_SIGNATURES))))
+            more = len(signatures) - SHOWN_SIGNATURES
+            lines.append(
+                f"    per signature: {top}" + (f", and {more:,} more signatures (in the JSON)" if more > 0 else "")
+            )
         if b.worst:
             lines.append(f"    the worst {len(b.worst)}, with the call that rebuilds each (the worst one's message):")
         for i, f in enumerate(b.worst):
             ranked = sorted(f.ratios.items(), key=lambda item: -item[1])
             over = ", ".join(f"{q} {r:.3g}x" for q, r in ranked[:3]) or "contract error"
             over += f", {len(ranked) - 3} more quantities" if len(ranked) > 3 else ""
-            lines += [f"    network {f.index}: {over}", f"      {spec.rebuild_call(f.index)}"]
+            lines += [f"    network {f.index}: {over}", f"      {space.rebuild_call(f.index)}"]
             if i == 0 and f.message:
                 lines += ["      " + line for line in f.message.splitlines()]
     shown = sum(len(b.worst) for b in failing)
     where = f"in {json_path}" if json_path else "in the JSON report: rerun with --json PATH"
     lines.append(
         f"  every failing network ({sum(b.failures for b in failing) - shown:,} more than shown), with its ratio per "
-        f"quantity, and the worst ones' messages: {where}"
+        f"quantity, signature and regime, and the worst ones' messages: {where}"
     )
     return lines

@@ -9,7 +9,7 @@ Invariants:
   union holds the sweep's worst K). Every shard evaluates in batches of the whole sweep's chunk shape
   (``sweep.prepare``: JAX's values depend on it). Only the times, and the chunk a shard's size may cap, differ.
 - A shard's ``--json`` report is ``SweepReport.to_json()`` plus ``shard`` (K, N and its range), ``sweep`` (what
-  must be equal in every shard of one sweep: the spec, the networks of the whole sweep, the backends,
+  must be equal in every shard of one sweep: the space, the networks of the whole sweep, the backends,
   ``sample_every``, ``show_failures``) and ``histograms`` (the sampled ratios' bin counts).
 - The merge refuses (exit 4), naming the files, shards that are not exactly the N shards of one sweep:
   different sweeps or shard counts, a shard given twice or missing, a backend skipped in some shards only, or
@@ -46,6 +46,7 @@ WORKER_OPTIONS = (
     "seed",
     "batch",
     "biases",
+    "regimes",
     "chunk",
     "threads",
     "show_failures",
@@ -62,9 +63,8 @@ class NotAShardReport(ValueError):
 
 def sweep_fields(report: sw.SweepReport, args: argparse.Namespace) -> dict:
     """Return what every shard of one sweep must share: the merge compares it field by field."""
-    spec = report.spec
     return {
-        "spec": {**spec.__dict__, "widths": list(spec.widths), "activations": list(spec.activations)},  # as to_json
+        "spec": report.space.to_json(),  # as SweepReport.to_json
         "networks": args.networks,
         "backends": [b.name for b in report.backends],
         "sample_every": args.sample_every,
@@ -98,7 +98,7 @@ def run_shard(options: dict, index: int, count: int) -> dict:
     start, stop = sw.shard_range(index, count, args.networks)
     prepared = sw.prepare(args)
     report = sw.sweep(
-        prepared.spec,
+        prepared.space,
         stop - start,
         prepared.evaluators,
         chunk=args.chunk,
@@ -190,7 +190,9 @@ def inconsistencies(records: Sequence[tuple[str, dict]]) -> list[str]:
             problems.append(f"{name} did not run in every shard: it {listed}")
     for path, record in records:
         for name, b in record["backends"].items():
-            if b["skipped"] is None and b["checked"] == 0:
+            # A shard whose networks were all skipped for an implementation (a dtype it lacks, say) is a part of
+            # the sweep like any other; the merged report says whether it checked anything at all.
+            if b["skipped"] is None and b["checked"] == 0 and not b["skipped_networks"]:
                 problems.append(
                     f"{_which(path, record)}: {name} checked nothing (all {b['excluded']:,} of its networks were "
                     "excluded)"
@@ -203,8 +205,8 @@ def merge(records: Sequence[dict]) -> sw.SweepReport:
     finds nothing), as one run would report it; CPU and wall seconds are the shards' sums."""
     records = sorted(records, key=lambda r: r["shard"]["index"])  # so that ties in the max go to the lower index
     sweep = records[0]["sweep"]
-    spec = sw.SweepSpec(**sweep["spec"])
-    names = sw.quantity_names(spec)
+    space = sw.SweepSpace.from_json(sweep["spec"])
+    names = space.quantity_names()
     reports = []
     for name in sweep["backends"]:
         if records[0]["backends"][name]["skipped"] is not None:
@@ -219,6 +221,7 @@ def merge(records: Sequence[dict]) -> sw.SweepReport:
             b.seconds += part["evaluate_seconds"]
             b.compare_seconds += part["compare_seconds"]
             b.setup_seconds += part["setup_seconds"]
+            b.skipped_networks.update(part["skipped_networks"])
             for q, stats in b.stats.items():
                 stats.note_worst(part["ratios"][q]["max"], part["ratios"][q]["max_index"])
                 for slot, n in record["histograms"][name][q].items():
@@ -227,6 +230,8 @@ def merge(records: Sequence[dict]) -> sw.SweepReport:
                 b.failed_indices.append(np.array(record["failing_indices"][name], np.int64))
                 columns = record["failing_ratios"][name]
                 b.failed_ratios.append(np.array([columns[q] for q in names], dtype=float).T)  # None -> NaN
+                b.failed_signatures += record["failing_signatures"][name]
+                b.failed_regimes += record["failing_regimes"][name]
             errors = record["contract_errors"].get(name, {})
             b.contract_errors.update({int(index): message for index, message in errors.items()})
             kept = [f for f in record["failures"] if f["backend"] == name]
@@ -234,7 +239,9 @@ def merge(records: Sequence[dict]) -> sw.SweepReport:
         b.worst.sort(key=lambda f: (-f.worst, f.index))  # as ``sweep`` keeps them
         del b.worst[sweep["show_failures"] :]
         reports.append(b)
-    report = sw.SweepReport(spec, sweep["networks"], max(r["chunk"] for r in records), reports)
+    report = sw.SweepReport(space, sweep["networks"], max(r["chunk"] for r in records), reports)
+    for record in records:
+        report.coverage.update(record["coverage"])
     report.failures = [f for b in reports for f in b.worst]
     report.stage_seconds = {k: sum(r["stage_seconds"][k] for r in records) for k in records[0]["stage_seconds"]}
     report.seconds = sum(r["cpu_seconds"] for r in records)
