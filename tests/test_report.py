@@ -297,3 +297,16 @@ def test_require_backends_reaches_the_plugin_and_a_broken_backend_is_a_usage_err
     assert "--require-backends: torch: " in proc.stderr
     assert "cuda:99" in proc.stderr
     assert "mlp-crosscheck check: no report written to out: no claim ran" in proc.stderr
+
+
+def test_runtime_blas_is_listed_in_one_order_whatever_order_the_loader_gives(monkeypatch) -> None:
+    # The loader reports NumPy's and SciPy's OpenBLAS in either order from one run to the next (seen in CI, where
+    # two reports of one environment then differed): the list is sorted.
+    numpy_blas = {"user_api": "blas", "internal_api": "openblas", "version": "0.3.30", "prefix": "libscipy_openblas"}
+    scipy_blas = {**numpy_blas, "version": "0.3.31.188.0"}
+    orders = []
+    for loaded in ([numpy_blas, scipy_blas], [scipy_blas, numpy_blas]):
+        monkeypatch.setitem(sys.modules, "threadpoolctl", types.SimpleNamespace(threadpool_info=lambda x=loaded: x))
+        orders.append(report.blas_runtime())
+    assert orders[0] == orders[1]
+    assert [lib["version"] for lib in orders[0]] == ["0.3.30", "0.3.31.188.0"]

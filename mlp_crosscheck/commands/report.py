@@ -159,7 +159,10 @@ def blas_runtime() -> list[dict[str, Any]] | str:
     except ImportError:
         return "unknown: threadpoolctl is not installed (environment.blas names the BLAS NumPy was built with)"
     keys = ("user_api", "internal_api", "version", "num_threads", "threading_layer", "architecture", "prefix")
-    return [{k: info[k] for k in keys if k in info} for info in threadpoolctl.threadpool_info()]
+    found = [{k: info[k] for k in keys if k in info} for info in threadpoolctl.threadpool_info()]
+    # threadpoolctl lists the libraries in the order the loader reports them, which varies between runs of the
+    # same program (NumPy's and SciPy's OpenBLAS swap places): sorted, two runs of one environment compare equal.
+    return sorted(found, key=lambda info: json.dumps(info, sort_keys=True))
 
 
 def precision_flags() -> dict[str, dict[str, Any]]:
