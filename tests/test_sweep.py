@@ -6,14 +6,11 @@ generation-block boundary are all exercised. Nothing here measures or asserts sp
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import importlib.util
 import io
 import itertools
 import json
-import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +18,9 @@ import pytest
 from mlp_crosscheck.properties.assertions import assert_gradients_within_bounds
 from mlp_crosscheck.properties.tolerances import BatchedBounds, gradient_bounds
 from mlp_crosscheck.reference import network
+from sweep_helpers import run_sweep, threads_given_back  # noqa: F401 (an autouse fixture)
 
 from mlp_crosscheck import backends
-from mlp_crosscheck.cli import main
 from mlp_crosscheck.commands import sweep as sw
 
 FAULTS = Path(__file__).parent / "faults"
@@ -39,30 +36,6 @@ BACKENDS = [
     else pytest.param(name, id=name)
     for name in backends.BUILTINS
 ]
-
-
-@pytest.fixture(autouse=True)
-def _threads_given_back(monkeypatch):
-    """The sweep command sets thread counts process-wide (torch) and XLA_FLAGS (for jax's first import): give
-    them back after each test. The frameworks are imported first, so that no sweep here is the one that fixes
-    XLA's threads for the rest of the pytest session (XLA reads them once)."""
-    for framework in ("torch", "jax"):
-        if importlib.util.find_spec(framework) is not None:
-            importlib.import_module(framework)
-    monkeypatch.setenv("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))
-    torch = sys.modules.get("torch")
-    threads = torch.get_num_threads() if torch is not None else None
-    yield
-    if torch is not None:
-        torch.set_num_threads(threads)
-
-
-def run_sweep(*args) -> tuple[int, str, str]:
-    """Run ``mlp-crosscheck sweep ARGS``; return its exit code, stdout and stderr."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(["sweep", *args])
-    return code, out.getvalue(), err.getvalue()
 
 
 def sweep_backend(name: str, spec: sw.SweepSpec, networks: int = 300, chunk: int = 128) -> sw.SweepReport:

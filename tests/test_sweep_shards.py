@@ -7,13 +7,8 @@ exit code. Only times and the chunk may differ (``_results`` drops them).
 
 from __future__ import annotations
 
-import contextlib
-import importlib
-import importlib.util
-import io
 import itertools
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -21,6 +16,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from sweep_helpers import run_quiet_sweep as run_sweep
+from sweep_helpers import threads_given_back  # noqa: F401 (an autouse fixture)
 
 from mlp_crosscheck import backends
 from mlp_crosscheck.cli import main
@@ -45,29 +42,6 @@ SWEEPS = {
 # What may differ between one run and its merged shards: times, rates and the chunk (capped by a shard's size).
 TIMED = {"cpu_seconds", "wall_seconds", "networks_per_cpu_second_all_backends", "stage_seconds", "chunk"}
 TIMED_PER_BACKEND = {"evaluate_seconds", "compare_seconds", "setup_seconds", "networks_per_cpu_second_alone"}
-
-
-@pytest.fixture(autouse=True)
-def _threads_given_back(monkeypatch):
-    """The sweep sets torch's threads process-wide and XLA_FLAGS (for jax's first import): give them back after
-    each test, the frameworks imported first so that no sweep here fixes XLA's threads (as tests/test_sweep.py)."""
-    for framework in ("torch", "jax"):
-        if importlib.util.find_spec(framework) is not None:
-            importlib.import_module(framework)
-    monkeypatch.setenv("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))
-    torch = sys.modules.get("torch")
-    threads = torch.get_num_threads() if torch is not None else None
-    yield
-    if torch is not None:
-        torch.set_num_threads(threads)
-
-
-def run_sweep(*args) -> tuple[int, str, str]:
-    """Run ``mlp-crosscheck sweep ARGS --quiet``; return its exit code, stdout and stderr."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(["sweep", *args, "--quiet"])
-    return code, out.getvalue(), err.getvalue()
 
 
 def _results(path: Path) -> dict:

@@ -8,8 +8,6 @@ of one signature as it always was. Nothing here measures speed.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import math
 from pathlib import Path
@@ -18,6 +16,7 @@ import numpy as np
 import pytest
 from mlp_crosscheck.reference import activations as vocabulary
 from mlp_crosscheck.reference.batched import forward_batched
+from sweep_helpers import run_quiet_sweep as run_sweep
 
 from mlp_crosscheck import backends
 from mlp_crosscheck.cli import main
@@ -36,14 +35,6 @@ SPACES = {
         seed=2, widths=(3, 5, 1), activations=("softplus",), dtype="float64", regimes=ss.REGIMES
     ),
 }
-
-
-def run_sweep(*args) -> tuple[int, str, str]:
-    """Run ``mlp-crosscheck sweep ARGS --quiet``; return its exit code, stdout and stderr."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(["sweep", *args, "--quiet"])
-    return code, out.getvalue(), err.getvalue()
 
 
 def _networks(space: ss.SweepSpace, start: int, stop: int) -> dict[int, tuple]:
