@@ -1067,6 +1067,25 @@ def prepare(args: argparse.Namespace) -> Prepared:
     return Prepared(space, evaluators, threads)
 
 
+def sweep_range(
+    prepared: Prepared, args: argparse.Namespace, start: int, stop: int, progress: tqdm | None = None
+) -> SweepReport:
+    """Sweep networks ``start .. stop - 1`` of a prepared sweep with the command's options (the command's run, a
+    shard's, a Dask worker's)."""
+    report = sweep(
+        prepared.space,
+        stop - start,
+        prepared.evaluators,
+        chunk=args.chunk,
+        show_failures=args.show_failures,
+        sample_every=args.sample_every,
+        progress=progress,
+        first=start,
+    )
+    report.threads = prepared.threads
+    return report
+
+
 def run(args: argparse.Namespace) -> int:
     # sweep_shards imports this module: it is imported here, only by the options that need it.
     if args.merge is not None:
@@ -1099,18 +1118,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.scheduler is not None:
         return sweep_shards.run_on_dask(args)  # the spec and implementations checked here, before any worker
-    progress = progress_bar(stop - start, enabled=not args.quiet)
-    report = sweep(
-        prepared.space,
-        stop - start,
-        prepared.evaluators,
-        chunk=args.chunk,
-        show_failures=args.show_failures,
-        sample_every=args.sample_every,
-        progress=progress,
-        first=start,
-    )
-    report.threads = prepared.threads
+    report = sweep_range(prepared, args, start, stop, progress_bar(stop - start, enabled=not args.quiet))
     extra = None
     if args.shard is not None:
         from mlp_crosscheck.commands import sweep_shards

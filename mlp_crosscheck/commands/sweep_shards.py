@@ -96,17 +96,7 @@ def run_shard(options: dict, index: int, count: int) -> dict:
     """
     args = argparse.Namespace(**options)
     start, stop = sw.shard_range(index, count, args.networks)
-    prepared = sw.prepare(args)
-    report = sw.sweep(
-        prepared.space,
-        stop - start,
-        prepared.evaluators,
-        chunk=args.chunk,
-        show_failures=args.show_failures,
-        sample_every=args.sample_every,
-        first=start,
-    )
-    report.threads = prepared.threads
+    report = sw.sweep_range(sw.prepare(args), args, start, stop)
     record = {**report.to_json(), **shard_fields(report, args, index, count)}
     return json.loads(json.dumps(record, default=float))
 
