@@ -72,6 +72,11 @@ def measured_derivative(impl: Any, activation: str, dtype: Any) -> float:
     return cache[(activation, dtype.name)]
 
 
+def preferred_dtype(impl: Any) -> str:
+    """The dtype a behaviour is measured in: float64 where ``impl`` supports it, else float32."""
+    return "float64" if "float64" in impl.dtypes else "float32"
+
+
 def measured_choice(impl: Any, activation: str) -> float | None:
     """Return an undeclared implementation's own derivative at ``activation``'s kink if it is a valid choice.
 
@@ -79,7 +84,7 @@ def measured_choice(impl: Any, activation: str) -> float | None:
     reference's convention when it equals one of them in that dtype (float32's 0.01 is 0.009999999776...).
     None when the value is not a valid choice: the implementation is then held to the reference's convention.
     """
-    dtype = "float64" if "float64" in impl.dtypes else "float32"
+    dtype = preferred_dtype(impl)
     value = measured_derivative(impl, activation, dtype)
     if not is_valid_choice(value, activation, dtype):
         return None

@@ -28,10 +28,6 @@ STRICT = False
 RECORD_COMMAND = "mlp-crosscheck conventions --record"
 
 
-def preferred_dtype(impl: Any) -> str:
-    return "float64" if "float64" in impl.dtypes else "float32"
-
-
 def measured_subnormal_inputs(impl: Any, dtype) -> str:
     """Return ``"zero"`` if ``impl`` reads a subnormal input or weight as 0, else ``"kept"``.
 
@@ -55,7 +51,7 @@ def measured_subnormal_inputs(impl: Any, dtype) -> str:
 
 def behaviours(impl: Any) -> dict[str, Any]:
     """Return the row of behaviours ``impl`` shows now (the shape of a recorded row, JSON-able)."""
-    dtype = preferred_dtype(impl)
+    dtype = kink_conventions.preferred_dtype(impl)
     kinked = [a for a in kink_conventions.KINKED if a in impl.activations]
     return {
         "kink_derivatives": {a: kink_conventions.measured_derivative(impl, a, dtype) for a in kinked},
@@ -100,15 +96,6 @@ def accuracy_differences(dtype: str, activation: str, observed: dict, recorded: 
                 prime = "'" if quantity == "derivative" else ""
                 lines.append(f"{dtype} {activation}{prime}({z}): observed {now}, recorded {was}")
     return lines
-
-
-def recorded_row(impl: Any) -> tuple[dict[str, Any], str, bool] | None:
-    """Return ``(row, recorded version, whether it is the installed version's)`` for an implementation whose
-    module declares ``RECORDED_ROW`` (the built-in backends: ``backends.recorded.Lookup``), else None."""
-    lookup = getattr(impl.module, "RECORDED_ROW", None)
-    if lookup is None:
-        return None
-    return lookup.row, lookup.version, lookup.exact
 
 
 def unrecorded_message(impl: Any, lookup: Any, found: list[str]) -> str:
