@@ -15,6 +15,8 @@ Each is compared with the reference within the usual bounds, forward and backwar
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 from hypothesis import strategies as st
 from mlp_crosscheck.properties import helpers, observed, strategies
@@ -57,7 +59,7 @@ def _one_hidden_layer(activation: str, dtype: np.dtype, preactivations: tuple[fl
 def as_read(impl, case: strategies.Case) -> strategies.Case:
     """Return ``case`` as ``impl`` reads it: subnormal operands as 0 where its treatment is ``"zero"``."""
     net, x, y = case
-    treatment = getattr(impl.module, "SUBNORMAL_INPUTS", None) or observed.measured_subnormal_inputs(impl, net.dtype)
+    treatment = getattr(impl.module, "SUBNORMAL_INPUTS", None) or _treatment(impl, net.dtype.name)
     if treatment == "kept":
         return case
 
@@ -67,6 +69,17 @@ def as_read(impl, case: strategies.Case) -> strategies.Case:
     biases = None if net.biases is None else tuple(flushed(b) for b in net.biases)
     read = Network(tuple(flushed(w) for w in net.weights), biases, net.activations)
     return strategies.Case(read, flushed(x), flushed(y))
+
+
+_TREATMENTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _treatment(impl, dtype: str) -> str:
+    """An undeclared implementation's treatment of subnormal inputs, measured once per dtype (not per example)."""
+    cache = _TREATMENTS.setdefault(impl, {})
+    if dtype not in cache:
+        cache[dtype] = observed.measured_subnormal_inputs(impl, dtype)
+    return cache[dtype]
 
 
 def check_pinned_case(impl, case: strategies.Case) -> None:
