@@ -65,7 +65,8 @@ class Result(NamedTuple):
 def load(spec: str) -> Implementation:
     """Return the implementation in ``spec``: a path to a ``.py`` file, or an importable module name.
 
-    A file's own directory is put on ``sys.path`` first, so the file may import its sibling modules.
+    While the file is imported its own directory is first on ``sys.path``, so the file may import its sibling
+    modules; afterwards the directory stays on ``sys.path``, last, so that it never shadows an installed package.
 
     Raises:
         ContractError: the file does not exist, the import fails, or a required function is missing.
@@ -86,8 +87,6 @@ def _import_file(path: Path) -> ModuleType:
     if not path.is_file():
         raise ContractError(f"{str(path)!r}: no such file")
     path = path.resolve()
-    if str(path.parent) not in sys.path:
-        sys.path.insert(0, str(path.parent))
     # A private module name, so that a user's file called e.g. numpy.py can never shadow a real package.
     name = f"_mlp_crosscheck_impl_{path.stem}_{abs(hash(str(path))):x}"
     spec = importlib.util.spec_from_file_location(name, path)
@@ -95,11 +94,22 @@ def _import_file(path: Path) -> ModuleType:
         raise ContractError(f"{str(path)!r}: Python cannot load it as a module")
     module: Any = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
+    # While the file runs, its directory comes first on sys.path, as under `python mine.py`, so that its imports
+    # find its siblings. Afterwards the directory moves to the end: a function that imports a sibling later still
+    # finds it, but a file named like a real package (numpy.py) no longer shadows that package, neither for the
+    # rest of this process nor for the processes it starts (a spawned Dask or multiprocessing worker inherits
+    # sys.path and imports numpy afresh).
+    directory = str(path.parent)
+    sys.path.insert(0, directory)
     try:
         spec.loader.exec_module(module)
     except Exception as exc:
         del sys.modules[name]
         raise ContractError(f"{str(path)!r}: importing it raised {type(exc).__name__}: {exc}") from exc
+    finally:
+        sys.path.remove(directory)  # the first occurrence: the one inserted above
+        if directory not in sys.path:
+            sys.path.append(directory)
     if not hasattr(module, "NAME"):
         module.NAME = path.stem
     return module

@@ -8,6 +8,8 @@ array is a valid loss, NaN inputs are not "mutated", a file that defines a datac
 unchecked (``docs/mutation.md``).
 """
 
+import importlib.machinery
+import sys
 import textwrap
 import types
 from pathlib import Path
@@ -77,6 +79,17 @@ def test_a_file_named_like_a_real_package_does_not_shadow_it(tmp_path):
     assert impl.name == "shadow"
     assert np.__name__ == "numpy"
     assert hasattr(np, "ndarray")
+
+
+def test_a_file_named_like_a_real_package_does_not_shadow_it_in_a_process_started_later(tmp_path):
+    # A spawned worker (Dask's, multiprocessing's) inherits sys.path and imports numpy afresh: with the file's
+    # directory left first on sys.path it imported this numpy.py, which imports itself, and died with "module
+    # 'numpy' has no attribute 'random'" (a flaky Dask test, depending on what its pytest worker had loaded).
+    backends.load(str(_write(tmp_path, "import numpy as np\n" + CORRECT.format(name="shadow"), name="numpy")))
+    found = importlib.machinery.PathFinder.find_spec("numpy", sys.path)
+    assert found is not None
+    assert found.origin == np.__file__
+    assert str(tmp_path) in sys.path  # still there, last, for a sibling imported inside a function
 
 
 @pytest.mark.parametrize(
