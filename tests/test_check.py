@@ -80,6 +80,7 @@ def test_a_faulty_implementation_fails_with_its_first_reason_and_a_junit_report(
     assert failures
 
 
+@pytest.mark.slow  # the whole suite on an nn.Module (~15 s); .ci/user-install-check runs `check` end to end
 def test_an_nn_module_implementation_passes(tmp_path) -> None:
     pytest.importorskip("torch")
     module = REPO / "examples" / "torch_module_mlp.py"

@@ -16,6 +16,10 @@ import textwrap
 import pytest
 from user_shell import user_environment
 
+# Each test runs the gate on a planted torch in a subprocess (~36 s in all): in the scheduled job. The record checks
+# they end in are tested on their own, quickly, in tests/test_recorded_behaviours.py.
+pytestmark = pytest.mark.slow
+
 pytest.importorskip("torch")
 
 DRIVER = textwrap.dedent(

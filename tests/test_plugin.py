@@ -116,6 +116,7 @@ def test_the_report_header_names_the_versions_that_decide_the_numbers(tmp_path) 
         assert f"{name} " in versions, versions
 
 
+@pytest.mark.slow  # a user's project's whole run in a subprocess (~13 s); in the scheduled job
 def test_a_projects_own_impl_fixture_and_hypothesis_profile_are_left_alone(tmp_path) -> None:
     # The plugin is loaded in every pytest run where it is installed: it must change nothing that is not its own.
     write(

@@ -29,6 +29,7 @@ def _run(tmp_path, monkeypatch, impl: str, selection: str) -> tuple[int, list[di
     return code, [json.loads(line) for line in log.read_text().splitlines()]
 
 
+@pytest.mark.slow  # the soak helper's own runs of the suite (~7 s); in the scheduled job
 @pytest.mark.parametrize(
     ("impl_file", "selection", "expected_code", "expect_failures"),
     [

@@ -15,41 +15,13 @@ import shlex
 from pathlib import Path
 
 import pytest
+from workflow_reader import run_scalars
 
 from mlp_crosscheck.cli import build_parser
 
 REPO = Path(__file__).resolve().parent.parent
 WORKFLOW = REPO / ".github" / "workflows" / "mlp-crosscheck-gate.yml"
 EXPRESSION = re.compile(r"\$\{\{.*?\}\}")  # a GitHub expression, ${{ github.token }}: any one word will do
-
-
-def run_scalars(text: str) -> list[str]:
-    """Return the value of every ``run:`` key of a workflow, without a YAML library.
-
-    Handles what workflows use: ``run: command`` on one line, and the block scalars ``run: |`` (lines kept) and
-    ``run: >`` (lines folded into one, as YAML folds lines of equal indentation), with ``-`` (no final line
-    break) or without.
-    """
-    lines = text.splitlines()
-    found = []
-    for i, line in enumerate(lines):
-        match = re.match(r"^(\s*)(?:- )?run:\s*(.*?)\s*$", line)
-        if match is None:
-            continue
-        indent, value = len(match.group(1)), match.group(2)
-        if not value.startswith(("|", ">")):
-            found.append(value)
-            continue
-        block = []
-        for following in lines[i + 1 :]:
-            if following.strip() and len(following) - len(following.lstrip()) <= indent:
-                break
-            block.append(following.strip())
-        while block and not block[-1]:
-            block.pop()
-        text = ("\n" if value.startswith("|") else " ").join(block)
-        found.append(text if value.endswith("-") else text + "\n")  # "-" strips the final line break
-    return found
 
 
 def crosscheck_commands(script: str) -> list[list[str]]:

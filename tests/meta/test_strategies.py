@@ -207,6 +207,7 @@ def size_bug_draws(profile: settings, seed: int | None) -> tuple[int, int]:
     return deep, long
 
 
+@pytest.mark.slow  # two whole claim-family runs (~16 s); in the scheduled job
 @pytest.mark.parametrize("profile", ["dev", "ci"])
 def test_each_profiles_run_of_a_claim_family_draws_cases_that_show_the_size_bugs(profile):
     # One run of a claim family is one Hypothesis run per activation x dtype (18), each of the profile's

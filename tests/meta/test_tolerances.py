@@ -220,6 +220,7 @@ ARITHMETIC_PARAMS = [pytest.param(a, id=a.name.replace(" ", "_").replace(",", ""
 @pytest.mark.parametrize("arith", ARITHMETIC_PARAMS)
 @pytest.mark.parametrize("activation", helpers.ACTIVATION_PARAMS)
 @pytest.mark.parametrize("dtype", helpers.DTYPE_PARAMS)
+@pytest.mark.slow  # the soundness audit: 100 parametrizations (~100 s); in the scheduled job
 @SOUNDNESS
 @given(data=st.data())
 def test_correct_implementations_stay_within_one_bound_of_exact(dtype, activation, arith, data) -> None:
