@@ -27,6 +27,7 @@ def test_every_benchmark_script_is_listed_here() -> None:
     assert scripts == set(SMALLEST)
 
 
+@pytest.mark.slow  # each benchmark script in a subprocess (~15 s); in the scheduled job
 @pytest.mark.parametrize("script", sorted(SMALLEST))
 def test_benchmark_script_runs(script: str) -> None:
     proc = subprocess.run(
@@ -38,3 +39,41 @@ def test_benchmark_script_runs(script: str) -> None:
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     assert proc.stdout.strip(), "it printed no figures"
+
+
+def test_bench_prints_the_reference_the_backend_their_limit_and_the_sweeps_share_of_it():
+    from mlp_crosscheck.commands import bench
+    from mlp_crosscheck.commands import sweep as sw
+
+    spec = sw.SweepSpec(seed=7)
+    rates = bench.sweep_rates(["numpy"], 3 * 256, 256, 1, spec)
+
+    numpy_rates = rates["numpy"]
+    assert numpy_rates["limit"] == numpy_rates["ref"]  # float64 numpy is the baseline: the reference alone
+    assert numpy_rates["share"] == numpy_rates["sweep"] / numpy_rates["limit"]
+    printed = bench.format_sweep(rates, ["numpy"], spec, 3 * 256, 256, 1)
+    for row in (
+        "raw batched float64 reference",
+        "raw batched backend",
+        "limit: reference and backend",
+        "sweep / limit",
+    ):
+        assert row in printed
+    assert "the limit is the reference alone" in printed
+
+
+def test_the_limit_combines_the_reference_and_the_backend(monkeypatch):
+    from mlp_crosscheck.commands import bench
+    from mlp_crosscheck.commands import sweep as sw
+
+    monkeypatch.setattr(bench, "reference_rate", lambda *args: 300.0)
+    monkeypatch.setattr(bench, "raw_rate", lambda *args: 600.0)
+    spec = sw.SweepSpec(seed=7, dtype="float32")  # numpy in float32 is a backend of its own, not the baseline
+
+    rates = bench.sweep_rates(["numpy"], 3 * 256, 256, 1, spec)
+
+    assert rates["numpy"]["limit"] == 200.0  # 1 / (1/300 + 1/600)
+    assert rates["numpy"]["share"] == rates["numpy"]["sweep"] / 200.0
+    printed = bench.format_sweep(rates, ["numpy"], spec, 3 * 256, 256, 1)
+    assert f"{100 * rates['numpy']['share']:.0f}%" in printed
+    assert "the limit is the reference alone" not in printed
