@@ -292,10 +292,20 @@ def as_module(module: Any, net: Any) -> SimpleNamespace:
 
 
 def on_device_of(module_name: str, network: Callable[[str], Any]) -> Callable[[str], SimpleNamespace]:
-    """A backend's ``on_device(device)``: its contract (``as_module``) computed by ``network(device)``."""
+    """A backend's ``on_device(device)``: its contract (``as_module``) computed by ``network(device)``, with the
+    recorded row of that device declared (``recorded.declarations``) when it is not the module's own."""
+    from mlp_crosscheck.backends import recorded
 
     def on_device(device: str) -> SimpleNamespace:
-        return as_module(sys.modules[module_name], network(device))
+        module = sys.modules[module_name]
+        contract = as_module(module, network(device))
+        row = getattr(module, "RECORDED_ROW", None)
+        if row is not None and recorded.device_kind(device) != row.device:
+            declared = recorded.declarations(row.framework, device)
+            names = ("RECORDED_ROW", "RECORDED_WITH", "KINK_DERIVATIVES", "FLUSHES_SUBNORMALS", "SUBNORMAL_INPUTS")
+            for name, value in zip(names, declared, strict=True):
+                setattr(contract, name, value)
+        return contract
 
     return on_device
 

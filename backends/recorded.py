@@ -13,7 +13,12 @@ Invariants:
 - A backend declares the row of the installed version, or of the nearest recorded one (``lookup``): the
   claims then hold it to what that version did, and ``properties/test_recorded_behaviours.py`` says that the
   installed version is unrecorded (a failure under the ``ci`` profile or ``--strict-conventions``).
-- No framework is imported here: versions are given by the caller.
+- Rows are keyed by device too: a CPU row by the version alone (``"0.10.2"``), another device's by the version and
+  the device's kind (``"0.10.2@cuda"``; ``cuda:1`` is ``cuda``). Accuracy and flushing are properties of the
+  kernels a device runs, not of the version: a backend on a device with no row of its own declares the nearest
+  CPU row as not exact, so that its differences are reported against that row (and recorded with
+  ``--device``), never held to it.
+- No framework is imported here: versions and devices are given by the caller.
 """
 
 from __future__ import annotations
@@ -31,14 +36,34 @@ FIELDS = ("kink_derivatives", "flushes_subnormals", "subnormal_inputs", "accurac
 
 
 class Lookup(NamedTuple):
-    """The row a backend declares: the installed version's (``exact``), else the nearest recorded one's."""
+    """The row a backend declares: the installed version's on its device (``exact``), else the nearest one's."""
 
     framework: str
     installed: str
-    version: str  # the version the row was recorded with
+    version: str  # the key of the row: the version it was recorded with, and "@device" unless on the cpu
     row: dict[str, Any]
     exact: bool
     source: str  # the file the row came from
+    device: str = "cpu"  # the device kind the backend computes on
+
+    def on(self) -> str:
+        """``" on cuda"`` for a backend off the cpu, else ``""``: for messages."""
+        return "" if self.device == "cpu" else f" on {self.device}"
+
+
+def device_kind(device: str) -> str:
+    """Return the kind of a device, which rows are keyed by: ``"cuda:1"`` -> ``"cuda"``."""
+    return device.split(":", 1)[0]
+
+
+def row_key(version: str, device: str = "cpu") -> str:
+    """Return the key of a row: the version on the cpu, ``"version@kind"`` on another device."""
+    kind = device_kind(device)
+    return version if kind == "cpu" else f"{version}@{kind}"
+
+
+def _device_of(key: str) -> str:
+    return key.split("@", 1)[1] if "@" in key else "cpu"
 
 
 def overlay_path() -> Path:
@@ -78,39 +103,49 @@ def version_key(version: str) -> tuple:
     return tuple(int(n) for n in release.group(0).split(".")) if release else ()
 
 
-def lookup(framework: str, installed: str) -> Lookup:
-    """Return the row for ``installed``, else for the nearest recorded version (the newest one not newer, else
-    the oldest); raise LookupError when ``framework`` has no row at all."""
-    recorded = rows(framework)
-    if installed in recorded:
-        row, source = recorded[installed]
-        return Lookup(framework, installed, installed, row, True, source)
+def lookup(framework: str, installed: str, device: str = "cpu") -> Lookup:
+    """Return the row for ``installed`` on ``device``, else the nearest recorded one: among the rows of that
+    device, else of the cpu, the newest version not newer, else the oldest; raise LookupError when
+    ``framework`` has no row at all."""
+    recorded, kind = rows(framework), device_kind(device)
+    key = row_key(installed, kind)
+    if key in recorded:
+        row, source = recorded[key]
+        return Lookup(framework, installed, key, row, True, source, kind)
     if not recorded:
         raise LookupError(f"no recorded behaviours for {framework} (looked in {PACKAGED} and {overlay_path()})")
-    ordered = sorted(recorded, key=version_key)
+    same_device = [k for k in recorded if _device_of(k) == kind] or [k for k in recorded if _device_of(k) == "cpu"]
+    ordered = sorted(same_device or recorded, key=version_key)
     older = [v for v in ordered if version_key(v) <= version_key(installed)]
     nearest = older[-1] if older else ordered[0]
     row, source = recorded[nearest]
-    return Lookup(framework, installed, nearest, row, False, source)
+    return Lookup(framework, installed, nearest, row, False, source, kind)
 
 
-def record(path: Path, framework: str, version: str, row: dict[str, Any]) -> None:
-    """Add (or replace) ``framework``'s row for ``version`` in ``path``, keeping every other row; atomically."""
+def record(path: Path, framework: str, version: str, row: dict[str, Any], device: str = "cpu") -> str:
+    """Add (or replace) ``framework``'s row for ``version`` on ``device`` in ``path``, keeping every other row,
+    atomically; return the row's key."""
     table = read(path)
-    table.setdefault(framework, {})[version] = row
-    table[framework] = dict(sorted(table[framework].items(), key=lambda item: version_key(item[0])))
+    key = row_key(version, device)
+    table.setdefault(framework, {})[key] = row
+    table[framework] = dict(sorted(table[framework].items(), key=lambda item: (version_key(item[0]), item[0])))
     temporary = path.with_name(path.name + ".tmp")
     temporary.write_text(json.dumps(table, indent=1, sort_keys=False) + "\n")
     temporary.replace(path)
+    return key
 
 
-def declarations(framework: str) -> tuple[Lookup | None, tuple[str, str] | None, Any, Any, Any]:
-    """Return what a built-in backend declares from its framework's row (``None`` each, when none is recorded):
+def declarations(
+    framework: str, device: str | None = None
+) -> tuple[Lookup | None, tuple[str, str] | None, Any, Any, Any]:
+    """Return what a built-in backend declares from its framework's row on ``device`` (default: where its
+    module-level functions compute, ``contract.default_device()``; ``None`` each, when no row is recorded):
     ``RECORDED_ROW, RECORDED_WITH, KINK_DERIVATIVES, FLUSHES_SUBNORMALS, SUBNORMAL_INPUTS``."""
     from mlp_crosscheck.backends import version
+    from mlp_crosscheck.backends.contract import default_device
 
     try:
-        found = lookup(framework, version(framework))
+        found = lookup(framework, version(framework), device or default_device())
     except LookupError:
         return None, None, None, None, None
     row = found.row

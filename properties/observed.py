@@ -107,7 +107,12 @@ def unrecorded_message(impl: Any, lookup: Any, found: list[str]) -> str:
         else "every observed behaviour equals that row's"
     )
     return (
-        f"{impl.name}: {lookup.framework} {lookup.installed} has no recorded row of behaviours; the nearest "
-        f"recorded version is {lookup.version} ({lookup.source}); {what}\n"
-        f"Record the installed version's row: {RECORD_COMMAND} --backends {impl.name}"
+        f"{impl.name}: {lookup.framework} {lookup.installed}{lookup.on()} has no recorded row of behaviours; the "
+        f"nearest recorded version is {lookup.version} ({lookup.source}); {what}\n"
+        f"Record the installed version's row: {record_command(impl.name, lookup.device)}"
     )
+
+
+def record_command(backend: str, device: str = "cpu") -> str:
+    """The command that records ``backend``'s row on ``device``."""
+    return f"{RECORD_COMMAND} --backends {backend}" + ("" if device == "cpu" else f" --device {device}")

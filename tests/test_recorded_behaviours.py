@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import types
 
 import numpy as np
 import pytest
 from mlp_crosscheck.backends import numpy_backend, recorded
-from mlp_crosscheck.backends.contract import Implementation
+from mlp_crosscheck.backends.contract import Implementation, on_device_of
 from mlp_crosscheck.properties import accuracy, helpers, observed
 from mlp_crosscheck.properties.claims.activation_accuracy import (
     check_accuracy_as_recorded,
@@ -186,6 +187,64 @@ def test_lookup_takes_the_installed_row_else_the_newest_older_else_the_oldest(tm
     assert not recorded.lookup("fake", "0.4.13").exact
     with pytest.raises(LookupError, match="no recorded behaviours for other"):
         recorded.lookup("other", "1.0")
+
+
+def test_rows_are_kept_per_device_and_another_device_falls_back_to_the_cpu_row_as_not_exact(
+    tmp_path, monkeypatch
+) -> None:
+    row = {field: {} for field in recorded.FIELDS}
+    path = tmp_path / "rows.json"
+    assert recorded.record(path, "fake", "0.10.2", row) == "0.10.2"
+    assert recorded.record(path, "fake", "0.10.2", {**row, "subnormal_inputs": "zero"}, "cuda:1") == "0.10.2@cuda"
+    assert list(json.loads(path.read_text())["fake"]) == ["0.10.2", "0.10.2@cuda"]
+    monkeypatch.setenv(recorded.OVERLAY_VARIABLE, str(path))
+    on_cpu, on_gpu = recorded.lookup("fake", "0.10.2"), recorded.lookup("fake", "0.10.2", "cuda:0")
+    assert (on_cpu.version, on_cpu.exact, on_cpu.device, on_cpu.on()) == ("0.10.2", True, "cpu", "")
+    assert (on_gpu.version, on_gpu.exact, on_gpu.device, on_gpu.row["subnormal_inputs"]) == (
+        "0.10.2@cuda",
+        True,
+        "cuda",
+        "zero",
+    )
+    newer_gpu = recorded.lookup("fake", "0.11.0", "cuda")  # the nearest row of the same device
+    assert (newer_gpu.version, newer_gpu.exact) == ("0.10.2@cuda", False)
+    other = recorded.lookup("fake", "0.10.2", "mps")  # no row of its own: the cpu's, not exact
+    assert (other.version, other.exact, other.on()) == ("0.10.2", False, " on mps")
+
+
+def test_a_backend_on_a_device_without_its_row_is_unrecorded_and_says_how_to_record_it(monkeypatch) -> None:
+    # A GPU's kernels are not the CPU's (accuracy, flushing): a backend computing there is not held to the CPU
+    # row as if it were its own. No GPU is needed: the declarations are what is checked.
+    fake = types.ModuleType("fake_device_backend")
+    fake.NAME = "numpy"
+    fake.RECORDED_ROW = cpu_row = backends.builtin("numpy").module.RECORDED_ROW
+    monkeypatch.setitem(sys.modules, fake.__name__, fake)
+    network = lambda device: types.SimpleNamespace(
+        forward=numpy_backend.forward, loss_and_input_gradients=numpy_backend.loss_and_input_gradients
+    )
+    on_device = on_device_of(fake.__name__, network)
+    assert cpu_row == on_device("cpu").RECORDED_ROW  # the module's own
+    gpu = on_device("cuda:0")
+    assert (gpu.RECORDED_ROW.version, gpu.RECORDED_ROW.exact, gpu.RECORDED_ROW.device) == (
+        cpu_row.version,
+        False,
+        "cuda",
+    )
+    assert cpu_row.row["kink_derivatives"] == gpu.KINK_DERIVATIVES
+    monkeypatch.setattr(observed, "STRICT", True)
+    with pytest.raises(AssertionError) as caught:
+        check_installed_version_is_recorded(Implementation(gpu, label="planted"))
+    assert f" {cpu_row.installed} on cuda has no recorded row of behaviours; the nearest recorded version is " in str(
+        caught.value
+    )
+    assert str(caught.value).endswith("mlp-crosscheck conventions --record --backends numpy --device cuda")
+
+
+def test_conventions_on_the_cpu_only_backend_off_the_cpu_is_a_usage_error(capsys) -> None:
+    assert cli.main(["conventions", "--backends", "numpy", "--device", "cuda"]) == 4
+    assert capsys.readouterr().err == (
+        "mlp-crosscheck conventions: numpy: the numpy backend runs on the cpu only, not 'cuda'\n"
+    )
 
 
 @pytest.mark.parametrize(

@@ -2,10 +2,11 @@
 
     mlp-crosscheck conventions                          # every installed backend: recorded? same as recorded?
     mlp-crosscheck conventions --backends torch --record  # record the installed torch's row
+    mlp-crosscheck conventions --device cuda --record     # and its row on a GPU: rows are kept per device
 
 The behaviours are the ones the maths leaves open (kink derivatives, subnormal results and inputs, activation
-accuracy classes on a fixed grid: ``mlp_crosscheck.properties.observed``); the rows are keyed by framework and
-version (``mlp_crosscheck.backends.recorded``). ``--record`` writes the observed rows into ``--to`` (default
+accuracy classes on a fixed grid: ``mlp_crosscheck.properties.observed``); the rows are keyed by framework, version
+and device (``mlp_crosscheck.backends.recorded``). ``--record`` writes the observed rows into ``--to`` (default
 ``$MLP_CROSSCHECK_RECORDED``, else ``./mlp-crosscheck-recorded.json``), which the claims read on the next run.
 Exit codes: 0 every installed version is recorded and behaves as recorded (or ``--record`` wrote the rows),
 1 a version is unrecorded or behaves differently, 4 a named backend cannot run here.
@@ -31,6 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="comma-separated built-in backends (default: every installed one)",
     )
     parser.add_argument(
+        "--device",
+        default=None,
+        metavar="DEVICE",
+        help="where torch and jax compute (default $MLP_CROSSCHECK_DEVICE, else cpu); rows are kept per device",
+    )
+    parser.add_argument(
         "--record", action="store_true", help="write the observed rows of the installed versions into --to"
     )
     parser.add_argument(
@@ -51,6 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from mlp_crosscheck import backends
     from mlp_crosscheck.backends import recorded
+    from mlp_crosscheck.backends.contract import default_device
     from mlp_crosscheck.properties import observed
 
     if args.markdown:
@@ -63,36 +71,40 @@ def run(args: argparse.Namespace) -> int:
             print(f"mlp-crosscheck conventions: {name}: {reason}", file=sys.stderr)
         return 4
     target = args.to or recorded.overlay_path()
+    device = args.device or default_device()
     code = 0
     for name in names:
-        impl = backends.builtin(name)
+        try:
+            impl = backends.builtin(name, device)
+        except ValueError as error:  # the numpy backend off the cpu
+            print(f"mlp-crosscheck conventions: {name}: {error}", file=sys.stderr)
+            return 4
         framework = backends.BUILTINS[name].framework
         installed = backends.version(framework)
         row = observed.behaviours(impl)
         if args.record:
-            recorded.record(target, framework, installed, row)
-            print(f"{name}: recorded {framework} {installed} in {target}")
+            key = recorded.record(target, framework, installed, row, device)
+            print(f"{name}: recorded {framework} {key} in {target}")
             continue
         try:
-            found = recorded.lookup(framework, installed)
+            found = recorded.lookup(framework, installed, device)
         except LookupError as error:
             print(f"{name}: {error}")
             code = 1
             continue
         changed = observed.differences(row, found.row)
+        what = f"{framework} {installed}{found.on()}"
         if found.exact and not changed:
-            print(f"{name}: {framework} {installed} is recorded ({found.source}) and behaves as recorded")
+            print(f"{name}: {what} is recorded ({found.source}) and behaves as recorded")
             continue
         code = 1
         if found.exact:
-            print(f"{name}: {framework} {installed} behaves differently from its recorded row ({found.source}):")
+            print(f"{name}: {what} behaves differently from its recorded row ({found.source}):")
         else:
-            print(
-                f"{name}: {framework} {installed} is not recorded; nearest recorded: {found.version} ({found.source})"
-            )
+            print(f"{name}: {what} is not recorded; nearest recorded: {found.version} ({found.source})")
         for line in changed:
             print(f"  {line}")
-        print(f"  record it: {observed.RECORD_COMMAND} --backends {name}")
+        print(f"  record it: {observed.record_command(name, found.device)}")
     return code
 
 

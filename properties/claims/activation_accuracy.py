@@ -46,11 +46,13 @@ def check_accuracy_as_recorded(impl, activation: str, dtype) -> None:
     lines = [
         f"{p.describe(impl.name)}; recorded {recorded.get(p.quantity, {}).get(repr(p.z), 'accurate')}" for p in changed
     ]
-    where = f"{lookup.framework} {lookup.version}" + ("" if lookup.exact else f" (installed {lookup.installed})")
+    where = f"{lookup.framework} {lookup.version}" + (
+        "" if lookup.exact else f" (installed {lookup.installed}{lookup.on()})"
+    )
     message = (
         f"{lines[0]} with {where}: the accuracy class of {len(changed)} grid point(s) changed"
         + ("; also " + "; ".join(lines[1:SHOWN]) if len(lines) > 1 else "")
-        + f". If the framework changed on purpose, record its row: {observed.RECORD_COMMAND} --backends {impl.name}"
+        + f". If the framework changed on purpose, record its row: {observed.record_command(impl.name, lookup.device)}"
     )
     if lookup.exact or observed.STRICT:
         raise AssertionError(message)
