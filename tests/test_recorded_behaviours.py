@@ -247,6 +247,17 @@ def test_conventions_on_the_cpu_only_backend_off_the_cpu_is_a_usage_error(capsys
     )
 
 
+def test_conventions_on_a_device_the_framework_does_not_see_is_a_usage_error(monkeypatch, capsys) -> None:
+    def unseen(name, device=None):
+        raise RuntimeError(f"device {device!r} asked for, but torch 2.13.0+cpu sees no CUDA device")
+
+    monkeypatch.setattr(backends, "builtin", unseen)
+    assert cli.main(["conventions", "--backends", "numpy", "--device", "cuda"]) == 4
+    assert capsys.readouterr().err == (
+        "mlp-crosscheck conventions: numpy: device 'cuda' asked for, but torch 2.13.0+cpu sees no CUDA device\n"
+    )
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

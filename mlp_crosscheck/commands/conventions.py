@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     for name in names:
         try:
             impl = backends.builtin(name, device)
-        except ValueError as error:  # the numpy backend off the cpu
+        except (ValueError, RuntimeError) as error:  # numpy off the cpu; a device the framework does not see
             print(f"mlp-crosscheck conventions: {name}: {error}", file=sys.stderr)
             return 4
         framework = backends.BUILTINS[name].framework
