@@ -1477,7 +1477,9 @@ def format_failures(report: SweepReport, json_path: str | None = None) -> list[s
             lines.append(f"    the worst {len(b.worst)}, with the call that rebuilds each (the worst one's message):")
         for i, f in enumerate(b.worst):
             ranked = sorted(f.ratios.items(), key=lambda item: -item[1])
-            over = ", ".join(f"{q} {r:.3g}x" for q, r in ranked[:3]) or "contract error"
+            # inf: a failure without a finite ratio (a NaN or an infinity where the reference has a number)
+            over = ", ".join(f"{q} {r:.3g}x" if math.isfinite(r) else f"{q} non-finite" for q, r in ranked[:3])
+            over = over or "contract error"
             over += f", {len(ranked) - 3} more quantities" if len(ranked) > 3 else ""
             lines += [f"    network {f.index}: {over}", f"      {space.rebuild_call(f.index)}"]
             if i == 0 and f.message:
