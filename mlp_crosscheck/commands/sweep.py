@@ -357,9 +357,7 @@ def compare(
     return Comparison(worst, sampled, np.flatnonzero(failed), over)
 
 
-def beyond_range(
-    dtype, out: np.ndarray, cache: Cache, trace: BackwardTrace, baseline: Evaluation, bounds: BatchedBounds | None
-) -> np.ndarray:
+def beyond_range(dtype, out: np.ndarray, cache: Cache, trace: BackwardTrace, baseline: Evaluation) -> np.ndarray:
     """Return, per network, whether a value the error bounds assume finite and representable in ``dtype`` is not.
 
     The bounds hold for finite, non-overflowing intermediate values (``properties.tolerances``). Every value the
@@ -367,11 +365,11 @@ def beyond_range(
     loss and the gradients -- and every bound must be finite and at most ``u`` times the dtype's largest number:
     the bounds carry, times at least ``u``, the sums of product magnitudes ``|a| . |b|`` they bound, so a bound
     within that limit keeps those sums, and every partial sum of the products, below the largest number.
-    A flat test per array first: in range, the usual case, it is all this costs. ``bounds`` None tests the values
-    only (the lazy sweep tests the bounds of the networks that need them apart: ``bounds_beyond_range``).
+    A flat test per array first: in range, the usual case, it is all this costs. This tests the values; the bounds,
+    computed only for the networks that need them, are tested apart (``bounds_beyond_range``).
     """
     arrays = [*cache.inputs, *cache.preactivations, out, *trace.deltas, *trace.d_outputs, *_quantities(baseline)]
-    return _beyond(dtype, arrays + (_quantities(bounds) if bounds is not None else []), len(baseline.loss))
+    return _beyond(dtype, arrays, len(baseline.loss))
 
 
 def bounds_beyond_range(dtype, bounds: BatchedBounds) -> np.ndarray:
@@ -529,7 +527,7 @@ class SweepReport:
     threads: str = ""  # the thread setting the command applied, as printed; empty when the caller set none
     shards: str = ""  # what this report is of, when a shard or merged from shards, as printed (sweep_shards)
     coverage: Coverage = field(default_factory=Coverage)
-    max_over: str = ""  # what the max ratio per quantity is taken over, as printed (LAZY_MAX when empty)
+    max_over: str = LAZY_MAX  # what the max ratio per quantity is taken over, as printed
 
     @property
     def spec(self) -> SweepSpace:
@@ -564,7 +562,7 @@ class SweepReport:
             "wall_seconds": self.wall_seconds,
             "networks_per_cpu_second_all_backends": self.networks / max(self.seconds, 1e-12),
             "stage_seconds": self.stage_seconds,
-            "max_over": self.max_over or LAZY_MAX,  # what each quantity's "max" ratio is taken over
+            "max_over": self.max_over,  # what each quantity's "max" ratio is taken over
             "coverage": self.coverage.to_json(),
             "backends": {
                 b.name: {
@@ -778,7 +776,7 @@ def _check_group(
     sampled_at = np.arange((-start) % sample_every, n, sample_every)
     full = _FullBounds(stack, x, y, out, cache, trace)
     with np.errstate(over="ignore", invalid="ignore"):
-        out_of_range = beyond_range(spec.dtype, out, cache, trace, baseline, None)  # the values; the bounds below
+        out_of_range = beyond_range(spec.dtype, out, cache, trace, baseline)  # the values; the bounds below
         if full_bounds:
             need, twice_lower = np.arange(n), None
         else:
@@ -833,7 +831,7 @@ def _check_group(
     for report, evaluation, where in evaluated:
         clock = time.process_time()
         bounds_here = full.take(where) if len(where) else None
-        comparison = _compare_at(spec, where, n, evaluation, baseline, bounds_here, excluded, start, sample_every)
+        comparison = _compare_at(spec, where, n, evaluation, baseline, bounds_here, excluded, sampled_at)
         failed = comparison.failed[~excluded[comparison.failed]]
         report.checked += int((~excluded).sum())
         report.excluded += int(excluded.sum())
@@ -872,17 +870,14 @@ def _not_accepted(actual: Evaluation, expected: Evaluation, twice_lower: list, e
     return np.flatnonzero(~ok & ~excluded)
 
 
-def _compare_at(spec, where, n, actual, expected, bounds, excluded, start, sample_every) -> Comparison:
+def _compare_at(spec, where, n, actual, expected, bounds, excluded, sampled_at) -> Comparison:
     """Return ``compare`` of the networks at positions ``where`` (sorted; ``bounds`` are theirs), in the
     chunk's positions: failures, worst and ``over`` as if every network had been compared, the sampled ratios
-    of the sampled positions (all of which ``where`` holds)."""
+    of the sampled positions ``sampled_at`` (all of which ``where`` holds)."""
     if len(where) == n:
-        return compare(
-            spec, actual, expected, bounds, inverse_bounds(bounds, excluded), start=start, sample_every=sample_every
-        )
+        return compare(spec, actual, expected, bounds, inverse_bounds(bounds, excluded), sampled_at=sampled_at)
     if len(where) == 0:
         return Comparison({}, {}, np.zeros(0, np.intp), {})
-    sampled_at = np.arange((-start) % sample_every, n, sample_every)
     local = compare(
         spec,
         _take_evaluation(actual, where),
@@ -1382,8 +1377,7 @@ def format_report(report: SweepReport, sample_every: int = 8, json_path: str | N
     lines += [
         "",
         "|backend - reference| / bound, each network's worst element (1 = the bound):",
-        f"max {report.max_over or LAZY_MAX}"
-        + (" (any other is within its bound)," if (report.max_over or LAZY_MAX) == LAZY_MAX else ","),
+        f"max {report.max_over}" + (" (any other is within its bound)," if report.max_over == LAZY_MAX else ","),
         f"p50 and p99 over every {sample_every}th network (read off log bins: within a factor 1.12 above)"
         if sample_every > 1
         else "p50 and p99 over every network (read off log bins: within a factor 1.12 above)",
