@@ -301,9 +301,7 @@ def on_device_of(module_name: str, network: Callable[[str], Any]) -> Callable[[s
         contract = as_module(module, network(device))
         row = getattr(module, "RECORDED_ROW", None)
         if row is not None and recorded.device_kind(device) != row.device:
-            declared = recorded.declarations(row.framework, device)
-            names = ("RECORDED_ROW", "RECORDED_WITH", "KINK_DERIVATIVES", "FLUSHES_SUBNORMALS", "SUBNORMAL_INPUTS")
-            for name, value in zip(names, declared, strict=True):
+            for name, value in zip(recorded.DECLARED, recorded.declarations(row.framework, device), strict=True):
                 setattr(contract, name, value)
         return contract
 

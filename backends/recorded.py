@@ -135,6 +135,10 @@ def record(path: Path, framework: str, version: str, row: dict[str, Any], device
     return key
 
 
+# The module-level names a built-in backend assigns from ``declarations()``, in its order.
+DECLARED = ("RECORDED_ROW", "RECORDED_WITH", "KINK_DERIVATIVES", "FLUSHES_SUBNORMALS", "SUBNORMAL_INPUTS")
+
+
 def declarations(
     framework: str, device: str | None = None
 ) -> tuple[Lookup | None, tuple[str, str] | None, Any, Any, Any]:
