@@ -778,14 +778,12 @@ def _check_group(
     with np.errstate(over="ignore", invalid="ignore"):
         out_of_range = beyond_range(spec.dtype, out, cache, trace, baseline)  # the values; the bounds below
         if full_bounds:
-            need, twice_lower = np.arange(n), None
+            need = np.arange(n)
         else:
             undecided = ~majorant_decides(stack, x64, out, cache, trace) & ~out_of_range
             need = np.union1d(sampled_at, np.flatnonzero(undecided))
-            twice_lower = lower_bounds(stack, out, cache, trace)
-            for c in twice_lower:
-                c *= 2  # exact: |a - e| <= 2 C is the pair's test, as bounds.agree()
     result.stage_seconds["bounds"] += time.process_time() - clock
+    twice_lower: list | None = None  # 2 C, computed for the first evaluation that is not the baseline itself
 
     # Every backend evaluates first, so that the full bounds of every network some backend needs are computed
     # in one batched call.
@@ -803,7 +801,15 @@ def _check_group(
         now = time.process_time()
         report.seconds += now - clock
         where = need
-        if twice_lower is not None and evaluation is not baseline:  # the baseline agrees with itself exactly
+        if not full_bounds and evaluation is not baseline:  # the baseline agrees with itself exactly
+            if twice_lower is None:
+                clock = time.process_time()
+                with np.errstate(over="ignore", invalid="ignore"):
+                    twice_lower = lower_bounds(stack, out, cache, trace)
+                for c in twice_lower:
+                    c *= 2  # exact: |a - e| <= 2 C is the pair's test, as bounds.agree()
+                result.stage_seconds["bounds"] += time.process_time() - clock
+                now = time.process_time()
             rejected = _not_accepted(evaluation, baseline, twice_lower, out_of_range)
             if evaluation.errors:
                 rejected = np.union1d(rejected, np.fromiter(evaluation.errors, np.intp))
