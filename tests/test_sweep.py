@@ -70,6 +70,13 @@ def test_sweep_of_a_correct_backend_finds_no_failure(backend, spec):
     assert report.ok
 
 
+def test_the_default_sampling_keeps_enough_networks_and_is_coarse_only_for_large_sweeps():
+    sizes = (1, 4095, 4096, 20_000, 131_072, 10**7)
+    assert [sw.default_sample_every(n) for n in sizes] == [1, 1, 2, 9, 64, 64]
+    for n in range(2 * sw.SAMPLED_AT_LEAST, 300_000, 997):
+        assert n // sw.default_sample_every(n) >= sw.SAMPLED_AT_LEAST
+
+
 def test_sweep_command_checks_every_backend_and_exits_zero(tmp_path):
     path = tmp_path / "sweep.json"
 

@@ -353,3 +353,16 @@ def test_a_two_worker_local_cluster_reports_what_one_process_reports(tmp_path):
     assert _results(on_dask) == _results(single)
     assert _summary(dask_printed) == _summary(printed)
     assert "shards: 8 on Dask (local:2, 2 workers)" in dask_printed
+
+
+def test_a_shard_samples_as_the_whole_sweep_does(tmp_path):
+    # --sample-every's default comes from the whole sweep's size: half of it alone would sample twice as often,
+    # and the merge refuses shards that sampled differently.
+    networks = 4 * sw.SAMPLED_AT_LEAST
+    path = tmp_path / "s2.json"
+    options = ["--networks", str(networks), "--backends", "numpy", "--arch", "3,4,1", "--activation", "tanh"]
+    code, printed, _ = run_sweep(*options, "--dtype", "float64", "--shard", "2/2", "--json", path)
+    assert code == 0, printed
+    assert sw.default_sample_every(networks) == 4 != sw.default_sample_every(networks // 2)
+    assert json.loads(path.read_text())["sample_every"] == 4
+    assert "p50 and p99 over every 4th network" in printed

@@ -188,6 +188,7 @@ def sweep_rates(names: list[str], networks: int, chunk: int, threads: int | None
     """
     rates: dict = {}
     part = max(chunk, networks // ROUNDS)
+    sample_every = sw.default_sample_every(networks)  # as a sweep of --networks samples
     for name in names:
         if backends.missing_reason(name):
             continue
@@ -198,7 +199,7 @@ def sweep_rates(names: list[str], networks: int, chunk: int, threads: int | None
         for _ in range(ROUNDS):
             ref = max(ref, reference_rate(spec, part, chunk))
             raw = max(raw, raw_rate(evaluator, spec, part, chunk))
-            report = sw.sweep(spec, part, [evaluator], chunk=chunk)
+            report = sw.sweep(spec, part, [evaluator], chunk=chunk, sample_every=sample_every)
             best = report if best is None or report.seconds < best.seconds else best
         assert best is not None
         (result,) = best.backends

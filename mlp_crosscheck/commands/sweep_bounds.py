@@ -56,6 +56,8 @@ decide alike).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from mlp_crosscheck.properties.tolerances import (
@@ -85,24 +87,26 @@ def _value_error(name: str, fan_in: int, dtype) -> float:
     return C_VALUE * unit_roundoff(dtype) if _smooth(name) else gamma(fan_in + 1, dtype)
 
 
-def lower_bounds(stack: NetworkStack, out: np.ndarray, cache: Cache, trace: BackwardTrace) -> list[np.ndarray]:
-    """Return ``C``, elementwise at most the full bound, per quantity in the sweep's order (loss, dW, db, dx).
+class _Coefficients(NamedTuple):
+    """The scalar coefficients of ``C`` (module docstring), per layer ``l = 1..L``."""
 
-    Each is a product of the reference's magnitudes with scalar coefficients per layer (module docstring), where
-    ``k_l`` is the coefficient ``G_l >= k_l |delta_l| + c_l |D_l|`` carries back:
-    ``k_L = u + c_L`` (``F_L >= u |r|``) and ``k_{l-1} = gamma_{n_l} + k_l + c_{l-1}``
-    (``F_{l-1} >= (gamma_{n_l} + k_l) |delta_l| |W_l|^T >= (gamma_{n_l} + k_l) |D_{l-1}|``).
+    delta: list[float]  # of |delta_l| in T_l: scale keep (gamma_m + e_{l-1} + k_l)
+    d_output: list[float]  # of |D_l| in T_l: scale keep c_l
+    bias: list[float]  # rho_l, T_l's batch sum to db_l
+    x: float  # rho, T_1 |W_1|^T to dx, keep included
 
-    Args:
-        stack: the networks (their dtype sets ``u``); ``out, cache, trace``: the float64 reference's pass.
-    """
+
+def _coefficients(stack: NetworkStack, batch: int, scale: float) -> _Coefficients:
+    """Return ``C``'s coefficients for networks of ``stack``'s architecture on batches of ``batch``, where ``k_l``
+    is the coefficient ``G_l >= k_l |delta_l| + c_l |D_l|`` carries back: ``k_L = u + c_L`` (``F_L >= u |r|``)
+    and ``k_{l-1} = gamma_{n_l} + k_l + c_{l-1}`` (``F_{l-1} >= (gamma_{n_l} + k_l) |delta_l| |W_l|^T >=
+    (gamma_{n_l} + k_l) |D_{l-1}|``); ``scale`` (a power of 2) multiplies the coefficients of ``T_l``."""
     dtype = stack.dtype
     u, cu = unit_roundoff(dtype), C_DERIVATIVE * unit_roundoff(dtype)
     keep = 1 - SLACK
-    g_m = gamma(out.shape[-2], dtype)  # gamma_m, m the batch
+    g_m = gamma(batch, dtype)
     names = stack.activations
-    fan_in = [w.shape[-2] for w in stack.weights]
-    value_error = [_value_error(name, n, dtype) for name, n in zip(names, fan_in, strict=True)]
+    value_error = [_value_error(name, w.shape[-2], dtype) for name, w in zip(names, stack.weights, strict=True)]
     carried = [0.0] * stack.depth  # k_l
     for layer in reversed(range(stack.depth)):
         own = cu if _smooth(names[layer]) else 0.0
@@ -110,38 +114,70 @@ def lower_bounds(stack: NetworkStack, out: np.ndarray, cache: Cache, trace: Back
             carried[layer] = u + own  # G_L >= F_L |sigma'| >= u |r| |sigma'| (F_L's E_L is not in |r|)
         else:
             carried[layer] = gamma(stack.weights[layer + 1].shape[-1], dtype) + carried[layer + 1] + own
+    delta, d_output, bias = [], [], []
+    for layer in range(stack.depth):
+        previous = value_error[layer - 1] if layer else 0.0  # E_0 = 0: the input is exact
+        delta.append(scale * keep * (g_m + previous + carried[layer]))
+        d_output.append(scale * keep * cu if _smooth(names[layer]) else 0.0)
+        bias.append(min(1.0, (g_m + carried[layer]) / (g_m + previous + carried[layer])))
+    n_1 = stack.weights[0].shape[-1]  # dx: T_1 with gamma_{n_1} for gamma_m, i.e. T_1 scaled by at most 1
+    x = min(1.0, (gamma(n_1, dtype) + carried[0]) / (g_m + carried[0])) * keep
+    return _Coefficients(delta, d_output, bias, x)
+
+
+def _loss_lower_bound(stack: NetworkStack, out: np.ndarray, cache: Cache, trace: BackwardTrace, scale: float):
+    """Return the loss's ``C``, ``(N,)``: ``sum f |r| + gamma_N sum r^2 / 2`` with ``f >= u |r| + E_L``."""
+    dtype = stack.dtype
+    u = unit_roundoff(dtype)
     r = trace.d_outputs[-1]  # A_L - y
     abs_r = np.abs(r)
     terms = r.shape[-2] * r.shape[-1]
     per_element = (u + 0.5 * gamma(terms, dtype)) * abs_r  # f |r| + gamma_N r^2 / 2, f >= u |r| + E_L
-    if _smooth(names[-1]):
+    last, fan_in = stack.activations[-1], stack.weights[-1].shape[-2]
+    if _smooth(last):
         per_element += C_VALUE * u * (np.abs(cache.preactivations[-1]) + np.abs(out))
     else:
-        per_element += value_error[-1] * np.abs(out)
+        per_element += _value_error(last, fan_in, dtype) * np.abs(out)
     per_element *= abs_r
-    loss = keep * per_element.reshape(len(r), -1).sum(axis=1)
+    return (scale * (1 - SLACK)) * per_element.reshape(len(r), -1).sum(axis=1)
+
+
+def lower_bounds(
+    stack: NetworkStack, out: np.ndarray, cache: Cache, trace: BackwardTrace, scale: float = 1.0
+) -> list[np.ndarray]:
+    """Return ``scale C``, ``C`` elementwise at most the full bound, per quantity in the sweep's order (loss, dW,
+    db, dx).
+
+    Each is a product of the reference's magnitudes with scalar coefficients per layer (module docstring,
+    ``_coefficients``): one matrix product per layer, for dW, and one for dx.
+
+    Args:
+        stack: the networks (their dtype sets ``u``); ``out, cache, trace``: the float64 reference's pass.
+        scale: a power of 2, folded into the coefficients: the sweep's test ``|a - e| <= 2 C`` takes ``2 C``
+            without a pass of its own (exactly ``2 C`` wherever no value is subnormal; where one is, the module
+            docstring's underflow argument covers the difference).
+    """
+    k = _coefficients(stack, out.shape[-2], scale)
     weights, biases, first = [], [], None
     for layer in range(stack.depth):
         # T_l = (gamma_m + e_{l-1} + k_l) |delta_l| + c_l |D_l|: |A_{l-1}|^T T_l bounds dW, its batch sum times
         # rho_l = (gamma_m + k_l) / (gamma_m + e_{l-1} + k_l) <= 1 bounds db
-        previous = value_error[layer - 1] if layer else 0.0  # E_0 = 0: the input is exact
         t = np.abs(trace.deltas[layer])
-        t *= keep * (g_m + previous + carried[layer])
-        if _smooth(names[layer]):
+        t *= k.delta[layer]
+        if k.d_output[layer]:
             d_abs = np.abs(trace.d_outputs[layer])
-            d_abs *= keep * cu
+            d_abs *= k.d_output[layer]
             t += d_abs
         if stack.biases is not None:
             db = np.einsum("...bj->...j", t)
-            db *= min(1.0, (g_m + carried[layer]) / (g_m + previous + carried[layer]))
+            db *= k.bias[layer]
             biases.append(db)
         weights.append(np.abs(cache.inputs[layer]).swapaxes(-1, -2) @ t)
         first = t if layer == 0 else first
     assert first is not None
-    n_1 = stack.weights[0].shape[-1]  # dx: T_1 with gamma_{n_1} for gamma_m, i.e. T_1 scaled by at most 1
     dx = first @ np.abs(stack.weights[0].astype(np.float64, copy=False)).swapaxes(-1, -2)
-    dx *= min(1.0, (gamma(n_1, dtype) + carried[0]) / (g_m + carried[0])) * keep
-    return [loss, *weights, *biases, dx]
+    dx *= k.x
+    return [_loss_lower_bound(stack, out, cache, trace, scale), *weights, *biases, dx]
 
 
 def _largest(a: np.ndarray, n: int, per_network: bool):

@@ -229,7 +229,9 @@ def merge(records: Sequence[dict]) -> sw.SweepReport:
         b.worst.sort(key=lambda f: (-f.worst, f.index))  # as ``sweep`` keeps them
         del b.worst[sweep["show_failures"] :]
         reports.append(b)
-    report = sw.SweepReport(space, sweep["networks"], max(r["chunk"] for r in records), reports)
+    report = sw.SweepReport(
+        space, sweep["networks"], max(r["chunk"] for r in records), reports, sample_every=sweep["sample_every"]
+    )
     for record in records:
         report.coverage.update(record["coverage"])
     report.failures = [f for b in reports for f in b.worst]
@@ -261,10 +263,7 @@ def run_merge(args: argparse.Namespace) -> int:
     report.shards = (
         f"{len(records)} merged ({', '.join(args.merge)}); CPU and wall seconds are the sums of the shards' own"
     )
-    sweep = records[0][1]["sweep"]
-    return sw.finish(
-        report, sample_every=sweep["sample_every"], json_path=args.json, extra_json={"merged_from": list(args.merge)}
-    )
+    return sw.finish(report, json_path=args.json, extra_json={"merged_from": list(args.merge)})
 
 
 # -- on a Dask cluster -------------------------------------------------------------------------------------
@@ -338,4 +337,4 @@ def run_on_dask(args: argparse.Namespace) -> int:
         f"{count} on Dask ({args.scheduler}, {workers} worker{'s' if workers > 1 else ''}); CPU seconds are the "
         "workers' sum, wall seconds the whole distributed run's"
     )
-    return sw.finish(report, sample_every=args.sample_every, json_path=args.json)
+    return sw.finish(report, json_path=args.json)
