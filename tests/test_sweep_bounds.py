@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from mlp_crosscheck.properties.tolerances import gradient_bounds_batched
-from mlp_crosscheck.reference.batched import backward_batched_traced, forward_batched
+from mlp_crosscheck.reference.batched import backward_batched_traced, forward_batched, loss_batched
 
 from mlp_crosscheck import backends
 from mlp_crosscheck.commands import sweep as sw
@@ -185,6 +185,44 @@ def test_a_network_the_majorant_decides_is_neither_beyond_range_by_its_bound_nor
         undecided_somewhere |= (~decided & (kink | sw.bounds_beyond_range(group.spec.dtype, bounds))).any()
     assert decided_somewhere
     assert undecided_somewhere
+
+
+def _values_beyond_range_where_decided(space: SweepSpace, count: int) -> tuple[int, int]:
+    """Return (networks the majorant decides, networks whose values ``beyond_range`` excludes) over ``count``
+    networks of ``space``; raise AssertionError naming the signature if some network is both."""
+    decided_count = beyond_count = 0
+    for group in sw.generate_groups(space, 0, count):
+        wide = group.stack.astype(np.float64)
+        x64, y64 = group.x.astype(np.float64), group.y.astype(np.float64)
+        with np.errstate(all="ignore"):
+            out, cache = forward_batched(wide, x64)
+            grads, trace = backward_batched_traced(wide, cache, out - y64)
+            baseline = sw.Evaluation(loss_batched(out, y64), grads.weights, grads.biases, grads.x)
+            decided = sweep_bounds.majorant_decides(group.stack, x64, out, cache, trace)
+            beyond = sw.beyond_range(group.spec.dtype, out, cache, trace, baseline)
+        assert not (decided & beyond).any(), group.spec.label()
+        decided_count, beyond_count = decided_count + int(decided.sum()), beyond_count + int(beyond.sum())
+    return decided_count, beyond_count
+
+
+def test_a_network_the_majorant_decides_has_every_reference_value_in_range(edges):
+    # A chunk the majorant decides skips beyond_range's tests of the values: they must pass there.
+    for space, count in ((_space(), 16000), (edges, 3000)):
+        decided, beyond = _values_beyond_range_where_decided(space, count)
+        assert decided > 0
+    assert beyond > 500  # the edges: values beyond float32's range
+
+
+def test_the_value_check_fails_for_a_majorant_below_the_values(edges, monkeypatch):
+    # A majorant capped below the range limit decides every network, the edges' too.
+    def capped(stack, x64, out, trace, per_network):
+        largest, ez = majorants(stack, x64, out, trace, per_network)
+        return np.minimum(largest, 1e-3 * np.finfo(stack.dtype).max * np.finfo(stack.dtype).eps), ez
+
+    majorants = sweep_bounds._majorants
+    monkeypatch.setattr(sweep_bounds, "_majorants", capped)
+    with pytest.raises(AssertionError):
+        _values_beyond_range_where_decided(edges, 3000)
 
 
 def test_full_bounds_of_some_networks_are_theirs_bit_for_bit():

@@ -794,12 +794,14 @@ def _check_group(
     sampled_at = np.arange((-start) % sample_every, n, sample_every)
     full = _FullBounds(stack, x, y, out, cache, trace)
     with np.errstate(over="ignore", invalid="ignore"):
-        out_of_range = beyond_range(spec.dtype, out, cache, trace, baseline)  # the values; the bounds below
         if full_bounds:
+            out_of_range = beyond_range(spec.dtype, out, cache, trace, baseline)  # the values; the bounds below
             need = np.arange(n)
         else:
-            undecided = ~majorant_decides(stack, x64, out, cache, trace) & ~out_of_range
-            need = np.union1d(sampled_at, np.flatnonzero(undecided))
+            decided = majorant_decides(stack, x64, out, cache, trace)  # the values too: in range where decided
+            in_range = decided.all()
+            out_of_range = np.zeros(n, bool) if in_range else beyond_range(spec.dtype, out, cache, trace, baseline)
+            need = np.union1d(sampled_at, np.flatnonzero(~decided & ~out_of_range))
     result.stage_seconds["bounds"] += time.process_time() - clock
     twice_lower: list | None = None  # 2 C, computed for the first evaluation that is not the baseline itself
 

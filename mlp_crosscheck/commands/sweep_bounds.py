@@ -7,9 +7,11 @@ framework's own call. The sweep needs it to decide three things, and decides eac
    elementwise, from values the float64 reference pass already holds; ``|a - e| <= 2 C`` implies agreement.
    Only the networks where that test fails somewhere (and the sampled ones, whose ratios p50/p99 are read from)
    get ``B``, and with it the very comparison, ratios and messages the full path gives them.
-2. Exclusion "beyond range": ``B`` itself must not exceed ``limit = u max`` (``sweep.beyond_range``).
-   ``majorant_decides`` computes, per network, scalars ``>= max B`` (and ``>= max E_Z`` per relu layer) from
-   each array's largest magnitude; a network whose majorant is within the limit cannot be excluded by its bound.
+2. Exclusion "beyond range": neither the reference's values nor ``B`` may exceed ``limit = u max``
+   (``sweep.beyond_range``). ``majorant_decides`` computes, per network, scalars ``>= max B``, ``>=`` every value
+   ``beyond_range`` tests (and ``>= max E_Z`` per relu layer) from each array's largest magnitude; a network whose
+   majorant is within the limit cannot be excluded by its values or its bound. A chunk whose every network is so
+   decided skips ``beyond_range``'s tests of the values (about 40 reductions).
 3. Exclusion "kink": a relu/leaky_relu pre-activation with ``|Z| <= 2 E_Z`` (or ``Z == 0 == E_Z``). Where
    ``|Z| > 2 E^`` with ``E^ >= E_Z`` (the majorant) every element is neither ambiguous nor on the kink.
    A network that 2 or 3 cannot decide gets ``B``. The verdict, the excluded sets and the reported ratios of
@@ -47,8 +49,12 @@ inequality up to the rounding of the next item):
 Why the majorant: each line of ``_forward_bounds``/``_gradient_bounds`` is a sum of products of non-negative
 arrays, each matrix product a sum of ``n`` terms; replacing every array by its largest element and every
 ``n``-term sum by ``n`` times its largest term gives a scalar recurrence (``_majorants``) that is ``>=`` every
-element exactly. The computed ``B`` exceeds its exact value by at most ``(1 + u_64)^K``; the test
-``majorant (1 + 2^-20) <= limit`` absorbs that and the majorant's own rounding (a NaN or infinity fails it).
+element exactly. The values take the same recurrence: ``|A_{l-1}| <= M``, ``|Z_l| <= n M |W| + |b|``,
+``|delta_l| <= |D_l| |sigma'|``, ``|D_{l-1}| <= n_l |delta_l| |W_l|`` (dx the last), ``|dW_l| <= m M
+|delta_l|``, ``|db_l| <= m |delta_l|``, the loss ``<= N r^2 / 2`` with ``N`` the output's elements, ``r`` the
+residual's largest magnitude (measured). The computed values and ``B`` exceed those exact bounds by at most
+``(1 + u_64)^K``; the test ``majorant (1 + 2^-20) <= limit`` absorbs that and the majorant's own rounding (a
+NaN or infinity fails it).
 Round to nearest is monotone, so a chunk's majorant (from the chunk's largest values) is ``>=`` each
 network's: a chunk that passes decides every network in it, and the decision is each network's own (shards
 decide alike).
@@ -196,8 +202,8 @@ PIECEWISE_LINEAR = ("identity", "relu", "leaky_relu")
 
 
 def _majorants(stack: NetworkStack, x64: np.ndarray, out: np.ndarray, trace: BackwardTrace, per_network: bool):
-    """Return (a majorant of every element of every bound that ``beyond_range`` tests, a majorant of ``E_Z`` per
-    layer): scalars, or ``(n,)`` arrays per network.
+    """Return (a majorant of every value and every element of every bound that ``beyond_range`` and
+    ``bounds_beyond_range`` test, a majorant of ``E_Z`` per layer): scalars, or ``(n,)`` arrays per network.
 
     Line by line ``_forward_bounds`` and ``_gradient_bounds`` with every array replaced by a majorant of its
     elements and every ``n``-term sum by ``n`` times its largest term. Only ``|x|``, ``|W|``, ``|b|`` and the
@@ -213,6 +219,7 @@ def _majorants(stack: NetworkStack, x64: np.ndarray, out: np.ndarray, trace: Bac
     grow = 1 + SLACK
     w_max = [big(w) for w in stack.weights]
     mags, errors, ez_all = [big(x64)], [0.0], []
+    values = mags[0]  # the largest |value| of the reference's pass: beyond_range's arrays
     for layer, name in enumerate(stack.activations):
         n, wl = stack.weights[layer].shape[-2], w_max[layer]
         bl = big(stack.biases[layer]) if stack.biases is not None else 0.0
@@ -229,12 +236,14 @@ def _majorants(stack: NetworkStack, x64: np.ndarray, out: np.ndarray, trace: Bac
         ez_all.append(ez)
         errors.append(e)
         mags.append(a + 2 * e)
+        values = np.maximum(values, np.maximum(z, mags[-1]))  # Z_l, and A_l (the output the last)
     r = big(trace.d_outputs[-1])
     f = errors[-1] + u * (r + 2 * errors[-1])
     d, d_mag = r, r + 2 * f
     terms = out.shape[-2] * out.shape[-1]
     g_n = gamma(terms, dtype)
     largest = 0.5 * (terms * f * (2 * d_mag + f) + g_n * terms * d_mag**2) + eta * (2 * (1 + g_n) * terms + 1)
+    values = np.maximum(values, np.maximum(r, 0.5 * terms * r * r))  # dL/dA_L = r, and the loss
     batch, g_m = x64.shape[-2], gamma(x64.shape[-2], dtype)
     for layer in reversed(range(stack.depth)):
         name, ez = stack.activations[layer], ez_all[layer]
@@ -256,7 +265,9 @@ def _majorants(stack: NetworkStack, x64: np.ndarray, out: np.ndarray, trace: Bac
         largest = np.maximum(largest, np.maximum(dw, np.maximum(db, f)))
         d = n * delta * wl * grow
         d_mag = 2 * f + d
-    return largest, ez_all
+        # delta_l, D_{l-1} (dx below the first layer), |dW_l| <= m M delta and |db_l| <= m delta
+        values = np.maximum(values, np.maximum(np.maximum(delta, d), batch * delta * np.maximum(m_prev, 1.0)))
+    return np.maximum(largest, values), ez_all
 
 
 def _decides(stack, x64, out, cache, trace, per_network: bool):
@@ -281,8 +292,9 @@ def _decides(stack, x64, out, cache, trace, per_network: bool):
 
 
 def majorant_decides(stack: NetworkStack, x64: np.ndarray, out: np.ndarray, cache: Cache, trace: BackwardTrace):
-    """Return, per network, whether its full bound can neither exceed the range limit nor put a pre-activation
-    within its bound of a kink (module docstring): True where the full bound is not needed to exclude it.
+    """Return, per network, whether neither its reference values nor its full bound can exceed the range limit,
+    nor its bound put a pre-activation within reach of a kink (module docstring): True where it is not excluded,
+    and the full bound is not needed to say so.
 
     The chunk's largest values first (a few flat reductions); only a chunk they do not decide is taken network by
     network, with each network's own largest values.
