@@ -284,9 +284,9 @@ class SweepSpace:
     def to_json(self) -> dict:
         return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v for f in fields(self)}
 
-    @property
+    @functools.cached_property
     def fixed(self) -> SweepSpec | None:
-        """The one signature of a space whose options fix it, else None."""
+        """The one signature of a space whose options fix it, else None (built once: read per group)."""
         widths, activations, dtype, biases, batch = self.widths, self.activations, self.dtype, self.biases, self.batch
         if widths is None or activations is None or dtype is None or biases is None or batch is None:
             return None
@@ -412,6 +412,11 @@ class _BlockDraws(NamedTuple):
 
 def _block_draws(space: SweepSpace, k: int) -> _BlockDraws:
     """Return block ``k``'s signature and its networks' regimes, in the order of the module docstring."""
+    if space.fixed is not None and space.drawn_regimes == ("ordinary",):
+        # One signature, every network ordinary: nothing the stream would draw is used (the values' stream is
+        # apart), so it is not drawn, which is ~0.14 µs per network of a one-signature sweep.
+        none = np.zeros(space.block, np.int8)
+        return _BlockDraws(space.fixed, none + REGIMES.index("ordinary"), np.zeros(space.block), none)
     rng = np.random.default_rng([space.seed, k, 1])
     large = rng.random() < LARGE_SHARE
     entry = int(rng.integers(PALETTE_LARGE)) if large else PALETTE_LARGE + int(rng.integers(PALETTE - PALETTE_LARGE))
