@@ -113,21 +113,46 @@ def _loss(weights, biases, x, y, mask, activations):
 
 
 def _note_trace(kind, biases, weights, x):
-    widths = (x.shape[1], *(w.shape[1] for w in weights))
+    widths = (x.shape[1], *(weights.shape[2],) * weights.shape[0])
     COMPILATIONS[(kind, biases is not None, widths, x.shape[0], str(x.dtype))] += 1
 
 
+def _scanned_forward(weights, biases, activations, x):
+    """Return the forward pass over stacked layers: one layer traced once and scanned, not traced per layer.
+
+    Tracing and lowering, which JAX repeats in every process even when it loads the compiled program from its
+    cache, cost in proportion to the traced layers: each holds a ``jax.lax.switch`` over every activation.
+    """
+
+    def layer(a, params):
+        w, b, activation = params
+        z = jnp.matmul(a, w, precision=jax.lax.Precision.HIGHEST)
+        if b is not None:
+            z = z + b
+        return _activate(activation, z), None
+
+    out, _ = jax.lax.scan(layer, x, (weights, biases, activations))
+    return out
+
+
+# The weights and biases arrive stacked, one (depth, width, width) and one (depth, width) array: one transfer
+# and one argument each instead of one per layer, which made the transfers most of a small call's time.
 @jax.jit
 def _jit_forward(weights, biases, x, activations):
     _note_trace("forward", biases, weights, x)
-    return _forward(weights, biases, activations, x)
+    return _scanned_forward(weights, biases, activations, x)
+
+
+def _stacked_loss(weights, biases, x, y, mask, activations):
+    r = (_scanned_forward(weights, biases, activations, x) - y) * mask  # mask: 1 on real entries, 0 on padding
+    return 0.5 * jnp.sum(r * r)
 
 
 @jax.jit
 def _jit_loss_and_grads(weights, biases, x, y, mask, activations):
     _note_trace("loss_and_grads", biases, weights, x)
     # Differentiate with respect to weights, biases and x in one reverse pass.
-    return jax.value_and_grad(_loss, argnums=(0, 1, 2))(weights, biases, x, y, mask, activations)
+    return jax.value_and_grad(_stacked_loss, argnums=(0, 1, 2))(weights, biases, x, y, mask, activations)
 
 
 def depth_bucket(depth: int) -> int:
@@ -161,7 +186,7 @@ class JaxNetwork:
             raise RuntimeError(f"device {device!r} asked for, but jax {jax.__version__} has none: {exc}") from None
 
     def _padded(self, weights, biases, activations, x, *extra):
-        """Return the padded weights, biases, activation indices and data, moved to the device in one transfer.
+        """Return the padded, stacked weights, biases, activation indices and data, moved to the device at once.
 
         Widths and batch are zero-padded to their buckets, the depth to ``depth_bucket`` with identity layers
         (``W = I``, ``b = 0``, identity activation) after the last: each copies its input exactly, as
@@ -171,14 +196,18 @@ class JaxNetwork:
         depth = depth_bucket(len(weights))
         dtype = np.asarray(x).dtype
         batch = bucket(np.shape(x)[0])
-        pad = lambda arrays, shapes: [_pad(np.asarray(a), s) for a, s in zip(arrays, shapes, strict=True)]
-        copies = depth - len(weights)
-        ws = tuple(pad(weights, [(width, width)] * len(weights)) + [np.eye(width, dtype=dtype)] * copies)
+        real = len(weights)
+        ws = np.zeros((depth, width, width), dtype=dtype)
+        for layer, w in enumerate(weights):
+            ws[layer][_within(w)] = w
+        ws[real:] = np.eye(width, dtype=dtype)
         bs = None
         if biases is not None:
-            bs = tuple(pad(biases, [(width,)] * len(biases)) + [np.zeros(width, dtype=dtype)] * copies)
-        indices = np.array([_INDEX[name] for name in activations] + [_INDEX["identity"]] * copies, dtype=np.int32)
-        data = tuple(pad([x, *extra], [(batch, width)] * (1 + len(extra))))
+            bs = np.zeros((depth, width), dtype=dtype)
+            for layer, b in enumerate(biases):
+                bs[layer][_within(b)] = b
+        indices = np.array([_INDEX[name] for name in activations] + [_INDEX["identity"]] * (depth - real), np.int32)
+        data = tuple(_pad(np.asarray(a), (batch, width)) for a in (x, *extra))
         return jax.device_put((ws, bs, indices, data), self.device)
 
     def forward(self, weights, biases, activations, x) -> np.ndarray:
@@ -193,11 +222,18 @@ class JaxNetwork:
             mask = np.ones(np.shape(y), dtype=np.asarray(y).dtype)
             ws, bs, indices, (xj, yj, mj) = self._padded(weights, biases, activations, x, y, mask)
             loss, (dws, dbs, dx) = _jit_loss_and_grads(ws, bs, xj, yj, mj, indices)
-            crop = lambda g, like: np.asarray(g)[tuple(slice(0, n) for n in np.shape(like))]
-            real = len(weights)  # the identity layers padded after them are dropped
-            dws = [crop(g, w) for g, w in zip(dws[:real], weights, strict=True)]
-            dbs = None if biases is None else [crop(g, b) for g, b in zip(dbs[:real], biases, strict=True)]
-            return float(loss), dws, dbs, crop(dx, x)
+            # one transfer per stack; the identity layers padded after the real ones are dropped
+            dw_stack = np.asarray(dws)
+            dws = [dw_stack[layer][_within(w)] for layer, w in enumerate(weights)]
+            if biases is not None:
+                db_stack = np.asarray(dbs)
+                dbs = [db_stack[layer][_within(b)] for layer, b in enumerate(biases)]
+            return float(loss), dws, dbs, np.asarray(dx)[_within(x)]
+
+
+def _within(a) -> tuple[slice, ...]:
+    """Return the index of ``a``'s own block in its zero-padded copy (the leading corner)."""
+    return tuple(slice(0, n) for n in np.shape(a))
 
 
 # The module-level contract functions compute on $MLP_CROSSCHECK_DEVICE (default cpu); on_device on others.

@@ -17,6 +17,7 @@ Invariants:
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import itertools
 import math
@@ -109,12 +110,25 @@ def cases_for(
     - biases, well_scaled, large: as for ``strategies.cases``; a claim that can see a size bug (a slip that
       shows only from some depth or batch size on) passes ``large=True``.
     """
+    try:
+        return _built_cases_for(impl, activation, dtype, biases, well_scaled, large)
+    except TypeError:  # an unhashable option (a list of names, say): built afresh
+        return _build_cases_for(impl, activation, dtype, biases, well_scaled, large)
+
+
+def _build_cases_for(impl, activation, dtype, biases, well_scaled: bool, large: bool) -> st.SearchStrategy:
     supported = vocabulary.NAMES if impl is None else tuple(n for n in vocabulary.NAMES if n in impl.activations)
     if activation != MIXED or supported == vocabulary.NAMES:
         return strategies.cases(
             activations=activation, dtype=dtype, biases=biases, well_scaled=well_scaled, large=large
         )
     return _mixed_cases(supported, dtype, biases, well_scaled, large)
+
+
+# The claims ask for the same few strategies once per example: building one (its options checked) and
+# validating it on its first draw cost about a tenth of drawing a case, so each is built once. A strategy is
+# immutable, and a reused one draws exactly what a fresh one would.
+_built_cases_for = functools.lru_cache(maxsize=1024)(_build_cases_for)
 
 
 @st.composite

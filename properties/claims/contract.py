@@ -120,6 +120,17 @@ def check_inputs_are_not_mutated(impl, net, x, y) -> None:
         _results(impl, net, x, y)
 
 
+def check_calls_keep_contract_and_leave_inputs_alone(impl, net, x, y) -> None:
+    """Make both contract calls once: the wrapper checks each call for both claims.
+
+    ``check_outputs_have_contract_shapes_and_dtypes`` and ``check_inputs_are_not_mutated`` each make the same
+    two calls, and ``Implementation`` checks every call's results and its inputs alike, so one pair of calls
+    gives both verdicts (a second pair only repeated them).
+    """
+    with helpers.reproduction_on_failure(net, x, y):
+        _results(impl, net, x, y)
+
+
 def check_repeated_calls_agree(impl, net, x, y) -> None:
     """Assert the same calls, made twice in a row, agree within the rounding-error bound."""
     with helpers.reproduction_on_failure(net, x, y):
