@@ -77,6 +77,27 @@ def test_the_default_sampling_keeps_enough_networks_and_is_coarse_only_for_large
         assert n // sw.default_sample_every(n) >= sw.SAMPLED_AT_LEAST
 
 
+def test_the_sampling_rate_is_printed_as_an_ordinal():
+    # The default rate is any K up to 64 now, not only the 8 of old: "every 2th network" read wrong.
+    names = [sw.ordinal(k) for k in (1, 2, 3, 4, 8, 11, 12, 13, 21, 22, 23, 64, 111, 112)]
+    assert names == [
+        "1st",
+        "2nd",
+        "3rd",
+        "4th",
+        "8th",
+        "11th",
+        "12th",
+        "13th",
+        "21st",
+        "22nd",
+        "23rd",
+        "64th",
+        "111th",
+        "112th",
+    ]
+
+
 def test_sweep_command_checks_every_backend_and_exits_zero(tmp_path):
     path = tmp_path / "sweep.json"
 

@@ -1382,6 +1382,12 @@ def finish(report: SweepReport, *, json_path: str | None, extra_json: dict | Non
     return 0 if report.ok else 4  # not ok without a failure: something checked nothing
 
 
+def ordinal(k: int) -> str:
+    """Return ``k`` as an English ordinal: 1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st, 22nd, ..."""
+    suffix = "th" if k % 100 in (11, 12, 13) else {1: "st", 2: "nd", 3: "rd"}.get(k % 10, "th")
+    return f"{k}{suffix}"
+
+
 def format_report(report: SweepReport, json_path: str | None = None) -> str:
     """Return the human-readable summary printed at the end of a sweep (``json_path``: where --json wrote)."""
     space = report.space
@@ -1405,7 +1411,7 @@ def format_report(report: SweepReport, json_path: str | None = None) -> str:
         "",
         "|backend - reference| / bound, each network's worst element (1 = the bound):",
         f"max {report.max_over}" + (" (any other is within its bound)," if report.max_over == LAZY_MAX else ","),
-        f"p50 and p99 over every {report.sample_every}th network (read off log bins: within a factor 1.12 above)"
+        f"p50 and p99 over every {ordinal(report.sample_every)} network (read off log bins: within a factor 1.12 above)"
         if report.sample_every > 1
         else "p50 and p99 over every network (read off log bins: within a factor 1.12 above)",
         f"{'backend':<{w}}{'quantity':<10}{'max':>10}  {'at index':<12}{'p50':>10}{'p99':>10}",
