@@ -95,37 +95,16 @@ def _as_result(named: dict) -> Result:
     return Result(float(named["loss"]), weights, biases, named.get("dL/dx"))
 
 
-def check_outputs_have_contract_shapes_and_dtypes(impl, net, x, y) -> None:
-    """Make both contract calls on the case: the wrapper's checks of what they return are this claim.
+def check_calls_keep_contract_and_leave_inputs_alone(impl, net, x, y) -> None:
+    """Make both contract calls on the case: the wrapper's checks of each call are this claim.
 
     ``Implementation`` (``backends/contract.py``) checks every result before returning it: ``forward`` an array
     of shape ``(batch, n_L)`` in the input's dtype, the loss a real scalar, each gradient shaped like its
     parameter in its dtype, ``dbiases`` None exactly when the network has no biases, ``dL/dx`` shaped like
-    ``x``. A breach raises ``ContractError`` (an ``AssertionError``) naming the function and the quantity; so
-    asserting any of it again here, after the call returned, could never fail.
-    """
-    with helpers.reproduction_on_failure(net, x, y):
-        _results(impl, net, x, y)
-
-
-def check_inputs_are_not_mutated(impl, net, x, y) -> None:
-    """Make both contract calls on the case: the wrapper's comparison of the inputs it handed over is this claim.
-
-    ``Implementation`` hands the module copies of the weights, biases, ``x`` and ``y`` and compares each copy
-    with the caller's array after the call (NaN positions included), raising ``ContractError`` (an
-    ``AssertionError``) that names the mutated input. The caller's own arrays never reach the module, so
-    comparing them before and after here could never fail.
-    """
-    with helpers.reproduction_on_failure(net, x, y):
-        _results(impl, net, x, y)
-
-
-def check_calls_keep_contract_and_leave_inputs_alone(impl, net, x, y) -> None:
-    """Make both contract calls once: the wrapper checks each call for both claims.
-
-    ``check_outputs_have_contract_shapes_and_dtypes`` and ``check_inputs_are_not_mutated`` each make the same
-    two calls, and ``Implementation`` checks every call's results and its inputs alike, so one pair of calls
-    gives both verdicts (a second pair only repeated them).
+    ``x``. It also hands the module copies of the weights, biases, ``x`` and ``y`` and compares each copy with
+    the caller's array after the call (NaN positions included). A breach of either raises ``ContractError`` (an
+    ``AssertionError``) naming the function and the quantity or input; so asserting any of it again here, after
+    the call returned, could never fail (the caller's own arrays never reach the module).
     """
     with helpers.reproduction_on_failure(net, x, y):
         _results(impl, net, x, y)
