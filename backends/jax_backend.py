@@ -107,9 +107,13 @@ def _forward(weights, biases, activations, x):
     return a
 
 
-def _loss(weights, biases, x, y, mask, activations):
-    r = (_forward(weights, biases, activations, x) - y) * mask  # mask: 1 on real entries, 0 on padding
+def _half_squared_error(out, y, mask):
+    r = (out - y) * mask  # mask: 1 on real entries, 0 on padding
     return 0.5 * jnp.sum(r * r)
+
+
+def _loss(weights, biases, x, y, mask, activations):
+    return _half_squared_error(_forward(weights, biases, activations, x), y, mask)
 
 
 def _note_trace(kind, biases, weights, x):
@@ -144,8 +148,7 @@ def _jit_forward(weights, biases, x, activations):
 
 
 def _stacked_loss(weights, biases, x, y, mask, activations):
-    r = (_scanned_forward(weights, biases, activations, x) - y) * mask  # mask: 1 on real entries, 0 on padding
-    return 0.5 * jnp.sum(r * r)
+    return _half_squared_error(_scanned_forward(weights, biases, activations, x), y, mask)
 
 
 @jax.jit
