@@ -51,12 +51,14 @@ def test_bench_prints_the_reference_the_backend_their_limit_and_the_sweeps_share
     numpy_rates = rates["numpy"]
     assert numpy_rates["limit"] == numpy_rates["ref"]  # float64 numpy is the baseline: the reference alone
     assert numpy_rates["share"] == numpy_rates["sweep"] / numpy_rates["limit"]
+    assert numpy_rates["share"] < numpy_rates["ceiling"]  # the bounds and the comparison are not free
     printed = bench.format_sweep(rates, ["numpy"], spec, 3 * 256, 256, 1)
     for row in (
         "raw batched float64 reference",
         "raw batched backend",
         "limit: reference and backend",
         "sweep / limit",
+        "ceiling: sweep / limit with bounds and compare free",
     ):
         assert row in printed
     assert "the limit is the reference alone" in printed

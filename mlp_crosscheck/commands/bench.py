@@ -13,7 +13,9 @@ Two tables, each measured in one run on this machine:
 2. Networks per second, per backend, in one run: the raw batched float64 reference (``reference.batched``, the
    sweep's baseline), the raw batched backend (the sweep's own batched call, without anything else), their
    combined rate ``1 / (1/ref + 1/backend)`` -- the limit of a sweep, which cannot skip either -- and the sweep
-   (generation, reference, bounds, backend, comparison) as a share of that limit.
+   (generation, reference, bounds, backend, comparison) as a share of that limit; and the share the sweep would
+   reach if its bounds and comparison cost nothing (``ceiling``: its own generation, reference and backend
+   seconds), which says how much of the gap checking is and how much it cannot be.
 
 Invariants:
 - Prints figures, asserts nothing about speed; a check that fails during a timed loop is counted and printed.
@@ -178,8 +180,10 @@ ROUNDS = 3  # each figure of the sweep table: the best of this many interleaved 
 
 def sweep_rates(names: list[str], networks: int, chunk: int, threads: int | None, spec: sw.SweepSpec) -> dict:
     """Return, per backend, networks per CPU second of: the raw batched float64 reference (``ref``), the raw
-    batched backend (``raw``), their combined rate (``limit``), the sweep (``sweep``) and the sweep's share of the
-    limit (``share``).
+    batched backend (``raw``), their combined rate (``limit``), the sweep (``sweep``), the sweep's share of the
+    limit (``share``) and ``ceiling``: the share of a sweep whose bounds and comparison were free, the best round's
+    generation, reference and backend seconds alone (each slower than its raw rate: the sweep's arrays are fresh,
+    the raw rounds cycle over four chunks already in cache).
 
     The three are measured in turn, ``ROUNDS`` times over ``networks / ROUNDS`` networks each, and each keeps its
     best round: other load on a shared machine slows some rounds (CPU seconds too: caches and cores are shared),
@@ -206,6 +210,7 @@ def sweep_rates(names: list[str], networks: int, chunk: int, threads: int | None
         reused = name == "numpy" and spec.dtype == "float64"
         limit = ref if reused else 1 / (1 / ref + 1 / raw)
         sweep_rate = best.networks / best.seconds
+        unavoidable = best.stage_seconds["generate"] + best.stage_seconds["reference"] + result.seconds
         rates[name] = {
             "ref": ref,
             "raw": raw,
@@ -213,6 +218,7 @@ def sweep_rates(names: list[str], networks: int, chunk: int, threads: int | None
             "limit_note": "the reference alone: the backend is the baseline" if reused else "",
             "sweep": sweep_rate,
             "share": sweep_rate / limit,
+            "ceiling": best.networks / unavoidable / limit,
             "failures": result.failures,
             "stage_seconds": dict(best.stage_seconds),
             "evaluate_seconds": result.seconds,
@@ -460,6 +466,7 @@ def format_sweep(rates: dict, names: list[str], spec, networks: int, chunk: int,
     )
     row("sweep: generation + reference + bounds + backend + compare", [f"{rates[n]['sweep']:,.0f}" for n in cols])
     row("sweep / limit", [f"{100 * rates[n]['share']:.0f}%" for n in cols])
+    row("ceiling: sweep / limit with bounds and compare free", [f"{100 * rates[n]['ceiling']:.0f}%" for n in cols])
     for n in cols:
         r = rates[n]
         per = lambda seconds, r=r: 1e6 * seconds / r["networks"]
