@@ -79,3 +79,19 @@ def test_the_limit_combines_the_reference_and_the_backend(monkeypatch):
     printed = bench.format_sweep(rates, ["numpy"], spec, 3 * 256, 256, 1)
     assert f"{100 * rates['numpy']['share']:.0f}%" in printed
     assert "the limit is the reference alone" not in printed
+
+
+def test_every_column_gets_the_best_reference_round_of_the_run(monkeypatch):
+    pytest.importorskip("torch")
+    from mlp_crosscheck.commands import bench
+    from mlp_crosscheck.commands import sweep as sw
+
+    rounds = iter([100.0, 400.0, 200.0, 300.0, 150.0, 250.0])  # numpy's three rounds, then torch's
+    monkeypatch.setattr(bench, "reference_rate", lambda *args: next(rounds))
+    monkeypatch.setattr(bench, "raw_rate", lambda *args: 600.0)
+    spec = sw.SweepSpec(seed=7, dtype="float32")
+
+    rates = bench.sweep_rates(["numpy", "torch"], 3 * 256, 256, 1, spec)
+
+    assert rates["numpy"]["ref"] == rates["torch"]["ref"] == 400.0  # torch's own best round was 300
+    assert rates["torch"]["limit"] == 1 / (1 / 400.0 + 1 / 600.0)
