@@ -43,8 +43,8 @@ class _Replayed(sw.ImplLoop):
 
     The two sweeps of ``assert_lazy_sweep_matches_full`` evaluate the same groups in the same order; what they
     must agree on is what the bounds decide about those evaluations, so the second gets the first's, exactly (and
-    checks that its inputs are the first's). That halves the test's cost: the planted faults' Python calls were
-    three quarters of it.
+    checks that its inputs are the first's). The planted faults run network by network in Python: replaying them
+    saves about a quarter of the test's time (4,000 networks: 11.0-12.8 s before, 8.5-9.6 s after).
     """
 
     def __init__(self, impl) -> None:
