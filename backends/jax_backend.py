@@ -97,13 +97,18 @@ def _activate(activation, z):
     return jax.lax.switch(activation, _BRANCHES, z)
 
 
+def _layer(a, w, b, activation):
+    """Return ``sigma(a W + b)``: one layer, for the per-layer loop and the scanned stack alike."""
+    z = jnp.matmul(a, w, precision=jax.lax.Precision.HIGHEST)
+    if b is not None:
+        z = z + b
+    return _activate(activation, z)
+
+
 def _forward(weights, biases, activations, x):
     a = x
     for layer, w in enumerate(weights):
-        z = jnp.matmul(a, w, precision=jax.lax.Precision.HIGHEST)
-        if biases is not None:
-            z = z + biases[layer]
-        a = _activate(activations[layer], z)
+        a = _layer(a, w, None if biases is None else biases[layer], activations[layer])
     return a
 
 
@@ -129,11 +134,7 @@ def _scanned_forward(weights, biases, activations, x):
     """
 
     def layer(a, params):
-        w, b, activation = params
-        z = jnp.matmul(a, w, precision=jax.lax.Precision.HIGHEST)
-        if b is not None:
-            z = z + b
-        return _activate(activation, z), None
+        return _layer(a, *params), None
 
     out, _ = jax.lax.scan(layer, x, (weights, biases, activations))
     return out
