@@ -177,14 +177,22 @@ def test_a_replayed_evaluation_must_be_of_the_same_networks():
         replayed.evaluate(group.stack, group.x + 1, group.y, None)
 
 
-def _groups(count: int):
-    """The first ``count`` networks of the default space, as groups with their float64 reference pass."""
-    for group in generate_groups(_space(), 0, count):
+def _reference_passes(space: SweepSpace, count: int):
+    """The first ``count`` networks of ``space``, as groups with their float64 reference pass, as the sweep
+    computes it: ``(group, x64, y64, out, cache, gradients, trace)``."""
+    for group in sw.generate_groups(space, 0, count):  # sw's: the edges fixture patches it
         wide = group.stack.astype(np.float64)
         x64, y64 = group.x.astype(np.float64), group.y.astype(np.float64)
         with np.errstate(all="ignore"):
             out, cache = forward_batched(wide, x64)
-            _, trace = backward_batched_traced(wide, cache, out - y64)
+            grads, trace = backward_batched_traced(wide, cache, out - y64)
+        yield group, x64, y64, out, cache, grads, trace
+
+
+def _groups(count: int):
+    """The first ``count`` networks of the default space, with their reference pass and their full bounds."""
+    for group, x64, _, out, cache, _, trace in _reference_passes(_space(), count):
+        with np.errstate(all="ignore"):
             bounds = gradient_bounds_batched(group.stack, group.x, group.y, forward64=(out, cache), backward64=trace)
         yield group, x64, out, cache, trace, bounds
 
@@ -229,12 +237,8 @@ def _values_beyond_range_where_decided(space: SweepSpace, count: int) -> tuple[i
     """Return (networks the majorant decides, networks whose values ``beyond_range`` excludes) over ``count``
     networks of ``space``; raise AssertionError naming the signature if some network is both."""
     decided_count = beyond_count = 0
-    for group in sw.generate_groups(space, 0, count):
-        wide = group.stack.astype(np.float64)
-        x64, y64 = group.x.astype(np.float64), group.y.astype(np.float64)
+    for group, x64, y64, out, cache, grads, trace in _reference_passes(space, count):
         with np.errstate(all="ignore"):
-            out, cache = forward_batched(wide, x64)
-            grads, trace = backward_batched_traced(wide, cache, out - y64)
             baseline = sw.Evaluation(loss_batched(out, y64), grads.weights, grads.biases, grads.x)
             decided = sweep_bounds.majorant_decides(group.stack, x64, out, cache, trace)
             beyond = sw.beyond_range(group.spec.dtype, out, cache, trace, baseline)
